@@ -1,0 +1,20 @@
+"""The built-in algorithms, env backends and executors, as entry points.
+
+setup.py publishes this table verbatim, and the registries read it, so mafac's own parts load
+through exactly the path a user's plugin package takes. Adding a built-in is one line here.
+Kept free of imports so setup.py can read it without importing mafac.
+"""
+
+ENTRY_POINTS = {
+    "mafac.mixers": {
+        "iql": "mafac.mixers.iql:IQLMixer",
+        "vdn": "mafac.mixers.vdn:VDNMixer",
+        "qmix": "mafac.mixers.qmix:QMixer",
+    },
+    "mafac.envs": {
+        "smax": "mafac.envs.smax:SMAXEnv",
+        "matrix": "mafac.envs.matrix:MatrixEnv",
+        "sc2": "mafac.envs.sc2:SC2Env",
+    },
+    "mafac.executors": {},
+}

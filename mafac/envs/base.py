@@ -1,0 +1,109 @@
+"""The one batched environment interface every backend implements.
+
+Every array has the env batch as its leading axis, so the runner never loops over envs or agents.
+Episodes auto-reset: `step` returns the *final* observation of an episode that just ended
+(needed to bootstrap a truncated episode) and, separately, the first observation of the episode
+that replaces it, which is what the agents act on next.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import ClassVar, Sequence
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class EnvInfo:
+    n_agents: int
+    n_actions: int
+    obs_dim: int
+    state_dim: int
+    episode_limit: int
+
+
+@dataclass
+class Observation:
+    """What agents (obs, avail_actions) and the mixer (state) see at one step."""
+
+    obs: np.ndarray  # float32 [n_envs, n_agents, obs_dim]
+    state: np.ndarray  # float32 [n_envs, state_dim]
+    avail_actions: np.ndarray  # bool [n_envs, n_agents, n_actions]
+
+
+@dataclass
+class Transition:
+    """The outcome of one batched step.
+
+    `obs/state/avail_actions` are after the step; for an env whose episode just ended
+    (terminated | truncated) they are that episode's final observation, and `next` holds the first
+    observation of its new episode. For the other envs `next` equals the post-step observation.
+    `terminated` means a true terminal state (no bootstrap); `truncated` means the time limit
+    (the learner bootstraps there). `battle_won` is only meaningful where the episode ended.
+    """
+
+    obs: np.ndarray
+    state: np.ndarray
+    avail_actions: np.ndarray
+    reward: np.ndarray  # float32 [n_envs]
+    terminated: np.ndarray  # bool [n_envs]
+    truncated: np.ndarray  # bool [n_envs]
+    battle_won: np.ndarray  # bool [n_envs]
+    next: Observation
+
+    @property
+    def done(self) -> np.ndarray:
+        return self.terminated | self.truncated
+
+
+class BatchedEnv(ABC):
+    """`n_envs` copies of one scenario stepped together.
+
+    A backend registers itself under a name (entry point group `mafac.envs`); its class gives
+    `maps()` so that `mafac list` and map validation need no instance.
+    """
+
+    name: ClassVar[str] = ""
+
+    def __init__(self, map_name: str, n_envs: int, seed: int, **kwargs) -> None:
+        self.map_name = map_name
+        self.n_envs = n_envs
+        self.seed = seed
+
+    @classmethod
+    @abstractmethod
+    def maps(cls) -> Sequence[str]:
+        """Names of the scenarios this backend can run."""
+
+    @property
+    @abstractmethod
+    def info(self) -> EnvInfo: ...
+
+    @abstractmethod
+    def reset(self) -> Observation: ...
+
+    @abstractmethod
+    def step(self, actions: np.ndarray) -> Transition:
+        """actions: int [n_envs, n_agents], each available in the last observation."""
+
+    def snapshot(self) -> object | None:
+        """Everything needed to continue exactly from here (env states, RNG), picklable.
+
+        A checkpoint stores it so that a resumed run equals an uninterrupted one. A backend that
+        cannot (a real StarCraft II process) returns None; the runner then restarts its episodes.
+        """
+        return None
+
+    def restore(self, snapshot: object) -> None:
+        raise NotImplementedError(f"{type(self).__name__} cannot restore a snapshot")
+
+    def close(self) -> None:
+        pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()

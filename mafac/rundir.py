@@ -1,0 +1,74 @@
+"""The on-disk layout of one run, shared by the writer (training) and every reader
+(eval, bench resume, tables, plots, export), so the names live in exactly one place.
+
+    <run_dir>/
+      run.json        identity and status: algo, map, env, seed, status (running|done|failed),
+                      error, env_steps, t_max, mafac version; rewritten atomically on every change
+      config.yaml     the fully resolved config
+      metrics.csv     one row per evaluation (METRIC_COLUMNS first, extra columns may follow)
+      checkpoint.pt   the latest checkpoint (atomic), enough to resume exactly
+      error.txt       the traceback of a failed run
+
+A bench puts its runs under results/<name>/runs/<algo>__<map>__s<seed>/; `mafac train` under
+results/runs/<algo>__<map>__s<seed>__<timestamp>/ unless --out says otherwise.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator, Optional
+
+from mafac.atomic import write_json
+from mafac.errors import MafacError
+
+RUN_JSON = "run.json"
+CONFIG_YAML = "config.yaml"
+METRICS_CSV = "metrics.csv"
+CHECKPOINT = "checkpoint.pt"
+ERROR_TXT = "error.txt"
+
+METRIC_COLUMNS = ["env_steps", "episodes", "test_win_rate", "test_return", "loss", "epsilon", "wall_s"]
+
+STATUS_RUNNING, STATUS_DONE, STATUS_FAILED = "running", "done", "failed"
+
+
+def run_name(algo: str, map_name: str, seed: int) -> str:
+    return f"{algo}__{map_name}__s{seed}"
+
+
+@dataclass
+class RunInfo:
+    algo: str
+    map: str
+    env: str
+    seed: int
+    status: str = STATUS_RUNNING
+    env_steps: int = 0
+    t_max: int = 0
+    error: Optional[str] = None
+    mafac_version: str = ""
+
+    def save(self, run_dir: Path) -> None:
+        write_json(Path(run_dir) / RUN_JSON, self.__dict__)
+
+    @classmethod
+    def load(cls, run_dir: Path) -> "RunInfo":
+        path = Path(run_dir) / RUN_JSON
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            return cls(**{k: data[k] for k in cls.__dataclass_fields__ if k in data})
+        except FileNotFoundError:
+            raise MafacError(f"{path}: missing")
+        except (json.JSONDecodeError, TypeError, KeyError, UnicodeDecodeError) as e:
+            raise MafacError(f"{path}: corrupt run file ({type(e).__name__}: {e})".splitlines()[0])
+
+
+def find_run_dirs(root: Path) -> Iterator[Path]:
+    """Every directory under `root` (or root itself) that holds a run.json, sorted."""
+    root = Path(root)
+    if (root / RUN_JSON).exists():
+        yield root
+        return
+    yield from sorted(p.parent for p in root.rglob(RUN_JSON))
