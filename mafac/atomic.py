@@ -37,6 +37,7 @@ def write_atomic(path: str | os.PathLike, writer: Callable[[IO], None], binary: 
             writer(f)
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(tmp, 0o644)  # mkstemp makes files private; results are meant to be shared
         os.replace(tmp, path)
     except BaseException:
         try:

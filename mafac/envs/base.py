@@ -82,7 +82,9 @@ class BatchedEnv(ABC):
     def info(self) -> EnvInfo: ...
 
     @abstractmethod
-    def reset(self) -> Observation: ...
+    def reset(self, seed: int | None = None) -> Observation:
+        """Start a fresh episode in every env; a seed re-seeds first (evaluation uses this so
+        that its episodes depend only on (run seed, evaluation index), not on training)."""
 
     @abstractmethod
     def step(self, actions: np.ndarray) -> Transition:

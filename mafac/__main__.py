@@ -1,0 +1,5 @@
+import sys
+
+from mafac.cli import main
+
+sys.exit(main())

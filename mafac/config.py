@@ -1,0 +1,316 @@
+"""Typed experiment configs: dataclasses whose defaults reproduce PyMARL's QMIX/VDN on SMAC.
+
+A config is built from (preset, algorithm) defaults, then a YAML file (`--config`), then
+`--set section.key=value` overrides, in that order. Every key and value is checked against the
+dataclass fields, so a typo is a one-line error naming the key and the valid ones, not a silently
+ignored setting. The mixer section's type comes from the chosen mixer (plugins bring their own).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Dict, Optional
+
+import yaml
+
+from mafac.errors import MafacError, unknown
+
+
+@dataclass
+class EnvConfig:
+    backend: str = "smax"
+    map: str = "3m"
+    n_envs: int = 8  # envs stepped together by the training runner
+    test_n_envs: int = 32  # one greedy test episode per env per evaluation (PyMARL: 32)
+    kwargs: Dict[str, Any] = field(default_factory=dict)  # passed to the backend as is
+
+
+@dataclass
+class AgentConfig:
+    hidden_dim: int = 64  # GRU width (PyMARL rnn_hidden_dim)
+    obs_agent_id: bool = True
+    obs_last_action: bool = True
+
+
+@dataclass
+class ExplorationConfig:
+    epsilon_start: float = 1.0
+    epsilon_finish: float = 0.05
+    epsilon_anneal_steps: int = 50_000  # env steps (PyMARL: 50k)
+    uniform: bool = False  # always uniform-random actions (the matrix-game papers' setting)
+
+
+@dataclass
+class ReplayConfig:
+    capacity: int = 5000  # episodes (PyMARL buffer_size)
+    obs_dtype: str = "float16"  # float16 halves memory; see README for the accuracy cost
+
+
+@dataclass
+class LearnerConfig:
+    gamma: float = 0.99
+    lr: float = 5e-4
+    optimizer: str = "rmsprop"  # rmsprop (PyMARL) | adam (pymarl2)
+    optim_alpha: float = 0.99  # RMSprop smoothing
+    optim_eps: float = 1e-5
+    grad_clip: float = 10.0
+    batch_size: int = 32  # episodes per update
+    train_every_episodes: int = 1  # one update per this many finished episodes (PyMARL: 1)
+    target_update_episodes: int = 200  # hard target update period, in episodes
+    double_q: bool = True
+    td_lambda: float = 0.0  # 0 = one-step TD (PyMARL); pymarl2 uses 0.6
+    n_step: int = 1  # n-step returns; used when td_lambda == 0
+    start_episodes: int = 32  # updates begin once this many episodes are stored
+
+
+@dataclass
+class RunConfig:
+    t_max: int = 1_000_000  # env steps
+    test_interval: int = 10_000  # env steps between greedy evaluations
+    checkpoint: bool = True  # write checkpoint.pt at each evaluation
+    torch_threads: int = 1  # one core for torch, the other for JAX's env step
+
+
+@dataclass
+class Config:
+    algo: str = "qmix"
+    seed: int = 0
+    preset: str = "pymarl"
+    env: EnvConfig = field(default_factory=EnvConfig)
+    agent: AgentConfig = field(default_factory=AgentConfig)
+    exploration: ExplorationConfig = field(default_factory=ExplorationConfig)
+    replay: ReplayConfig = field(default_factory=ReplayConfig)
+    learner: LearnerConfig = field(default_factory=LearnerConfig)
+    run: RunConfig = field(default_factory=RunConfig)
+    mixer: Any = None  # the algorithm's own config dataclass
+
+    def to_dict(self) -> Dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.to_dict(), sort_keys=False)
+
+
+# Presets: overrides on top of the dataclass defaults (which are PyMARL's).
+PRESETS: Dict[str, Dict[str, Any]] = {
+    "pymarl": {},
+    # In the spirit of pymarl2 (Hu et al. 2021, "Rethinking the implementation tricks..."):
+    # Adam, TD(lambda), bigger batches, longer exploration.
+    "tuned": {
+        "learner.optimizer": "adam",
+        "learner.lr": 1e-3,
+        "learner.td_lambda": 0.6,
+        "learner.batch_size": 128,
+        "learner.train_every_episodes": 8,
+        "exploration.epsilon_anneal_steps": 100_000,
+    },
+}
+
+_ALLOWED = {
+    "learner.optimizer": ("rmsprop", "adam"),
+    "replay.obs_dtype": ("float16", "float32"),
+}
+
+
+def build_config(
+    algo: str = "qmix",
+    map_name: Optional[str] = None,
+    seed: Optional[int] = None,
+    preset: Optional[str] = None,
+    config_file: Optional[str | Path] = None,
+    overrides: typing.Sequence[str] = (),
+    env_backend: Optional[str] = None,
+) -> Config:
+    """Resolve a config in the documented order and validate the names it refers to."""
+    from mafac.mixers import get_mixer
+
+    file_data: Dict[str, Any] = {}
+    if config_file is not None:
+        file_data = load_yaml(config_file)
+        if not isinstance(file_data, dict):
+            raise MafacError(f"{config_file}: expected a mapping of config sections, got {type(file_data).__name__}")
+    algo = file_data.get("algo", algo) if algo is None else algo
+    parsed = [_parse_override(o) for o in overrides]
+    for key, value in parsed:  # algo and preset decide the defaults, so they are read first
+        if key == "algo":
+            algo = value
+        if key == "preset":
+            preset = value
+    mixer_cls = get_mixer(algo)
+    preset = preset or file_data.get("preset", "pymarl")
+    if preset not in PRESETS:
+        raise unknown("preset", preset, PRESETS)
+    cfg = Config(algo=algo, preset=preset, mixer=mixer_cls.Config())
+    for key, value in PRESETS[preset].items():
+        set_key(cfg, key, value)
+    for key, value in getattr(mixer_cls, "default_overrides", {}).items():
+        set_key(cfg, key, value)
+    for key, value in _flatten(file_data):
+        if key not in ("algo", "preset"):
+            set_key(cfg, key, value)
+    if map_name is not None:
+        cfg.env.map = map_name
+    if env_backend is not None:
+        cfg.env.backend = env_backend
+    if seed is not None:
+        cfg.seed = seed
+    for key, value in parsed:
+        if key not in ("algo", "preset"):
+            set_key(cfg, key, value)
+    validate(cfg)
+    return cfg
+
+
+def validate(cfg: Config) -> None:
+    from mafac.envs import get_env_class
+
+    env_cls = get_env_class(cfg.env.backend)
+    maps = list(env_cls.maps())
+    if maps and cfg.env.map not in maps:
+        raise unknown(f"{cfg.env.backend} map", cfg.env.map, maps)
+    for key, choices in _ALLOWED.items():
+        value = get_key(cfg, key)
+        if value not in choices:
+            raise MafacError(f"bad value {value!r} for {key}; valid choices: {', '.join(choices)}")
+    positive = ["env.n_envs", "env.test_n_envs", "learner.batch_size", "learner.train_every_episodes",
+                "learner.target_update_episodes", "learner.n_step", "replay.capacity", "run.t_max",
+                "run.test_interval", "agent.hidden_dim", "run.torch_threads"]
+    for key in positive:
+        if get_key(cfg, key) <= 0:
+            raise MafacError(f"bad value {get_key(cfg, key)!r} for {key}; it must be > 0")
+    if not 0.0 <= cfg.learner.td_lambda <= 1.0:
+        raise MafacError(f"bad value {cfg.learner.td_lambda!r} for learner.td_lambda; it must be in [0, 1]")
+    if not 0.0 < cfg.learner.gamma <= 1.0:
+        raise MafacError(f"bad value {cfg.learner.gamma!r} for learner.gamma; it must be in (0, 1]")
+    if cfg.learner.lr <= 0:
+        raise MafacError(f"bad value {cfg.learner.lr!r} for learner.lr; it must be > 0")
+
+
+# -- keys ------------------------------------------------------------------------------------------
+def _sections(cfg: Config) -> Dict[str, Any]:
+    return {f.name: getattr(cfg, f.name) for f in dataclasses.fields(cfg) if dataclasses.is_dataclass(getattr(cfg, f.name))}
+
+
+def valid_keys(cfg: Config) -> typing.List[str]:
+    keys = [f.name for f in dataclasses.fields(cfg) if not dataclasses.is_dataclass(getattr(cfg, f.name)) and f.name != "mixer"]
+    for name, section in _sections(cfg).items():
+        keys += [f"{name}.{f.name}" for f in dataclasses.fields(section)]
+    return keys
+
+
+def get_key(cfg: Config, key: str) -> Any:
+    obj, leaf = _resolve(cfg, key)
+    return getattr(obj, leaf)
+
+
+def set_key(cfg: Config, key: str, value: Any) -> None:
+    obj, leaf = _resolve(cfg, key)
+    if key.startswith("env.kwargs."):
+        obj[leaf] = value
+        return
+    ftype = {f.name: f.type for f in dataclasses.fields(obj)}[leaf]
+    setattr(obj, leaf, _coerce(key, value, ftype, type(obj)))
+
+
+def _resolve(cfg: Config, key: str):
+    parts = key.split(".")
+    if len(parts) >= 3 and parts[0] == "env" and parts[1] == "kwargs":
+        return cfg.env.kwargs, ".".join(parts[2:])
+    if len(parts) == 1 and parts[0] in {f.name for f in dataclasses.fields(cfg)} and parts[0] not in _sections(cfg):
+        return cfg, parts[0]
+    if len(parts) == 2:
+        section = _sections(cfg).get(parts[0])
+        if section is not None and parts[1] in {f.name for f in dataclasses.fields(section)}:
+            return section, parts[1]
+    raise unknown("config key", key, valid_keys(cfg) + ["env.kwargs.<name>"])
+
+
+def _coerce(key: str, value: Any, ftype: Any, owner: type) -> Any:
+    if isinstance(ftype, str):  # postponed annotations
+        hints = typing.get_type_hints(owner)
+        ftype = hints.get(key.split(".")[-1], Any)
+    origin = typing.get_origin(ftype)
+    if ftype is Any or origin in (dict, typing.Union) or ftype is dict:
+        return value
+    try:
+        if ftype is bool:
+            if isinstance(value, str):
+                low = value.lower()
+                if low in ("true", "1", "yes", "on"):
+                    return True
+                if low in ("false", "0", "no", "off"):
+                    return False
+                raise ValueError
+            if isinstance(value, (bool, int)) and value in (0, 1):
+                return bool(value)
+            raise ValueError
+        if ftype is int:
+            if isinstance(value, bool):
+                raise ValueError
+            if isinstance(value, float) and not value.is_integer():
+                raise ValueError
+            return int(float(value)) if isinstance(value, str) else int(value)
+        if ftype is float:
+            if isinstance(value, bool):
+                raise ValueError
+            return float(value)
+        if ftype is str:
+            return str(value)
+    except (TypeError, ValueError):
+        pass
+    else:
+        return value
+    tname = getattr(ftype, "__name__", str(ftype))
+    raise MafacError(f"bad value {value!r} for {key}; expected {tname}")
+
+
+def _parse_override(text: str):
+    if "=" not in text:
+        raise MafacError(f"bad --set {text!r}; expected section.key=value, e.g. learner.lr=0.001")
+    key, _, raw = text.partition("=")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else raw
+    except yaml.YAMLError:
+        value = raw
+    return key.strip(), value
+
+
+def _flatten(data: Dict[str, Any], prefix: str = ""):
+    for key, value in data.items():
+        full = f"{prefix}{key}"
+        if isinstance(value, dict) and full != "env.kwargs" and not full.startswith("env.kwargs."):
+            yield from _flatten(value, full + ".")
+        elif full == "env.kwargs" and isinstance(value, dict):
+            for k, v in value.items():
+                yield f"env.kwargs.{k}", v
+        else:
+            yield full, value
+
+
+def load_yaml(path: str | Path) -> Any:
+    path = Path(path)
+    try:
+        return yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except FileNotFoundError:
+        raise MafacError(f"config file {str(path)!r} not found")
+    except yaml.YAMLError as e:
+        raise MafacError(f"{path}: not valid YAML ({str(e).splitlines()[0]})")
+
+
+def config_from_dict(data: Dict[str, Any]) -> Config:
+    """Rebuild a resolved config (a run dir's config.yaml) exactly, e.g. for eval and resume."""
+    from mafac.mixers import get_mixer
+
+    if not isinstance(data, dict) or "algo" not in data:
+        raise MafacError("not a resolved mafac config: no 'algo' key")
+    mixer_cls = get_mixer(data["algo"])
+    cfg = Config(algo=data["algo"], preset=data.get("preset", "pymarl"), mixer=mixer_cls.Config())
+    for key, value in _flatten({k: v for k, v in data.items() if k not in ("algo", "preset", "mixer")}):
+        set_key(cfg, key, value)
+    for key, value in (data.get("mixer") or {}).items():
+        set_key(cfg, f"mixer.{key}", value)
+    validate(cfg)
+    return cfg

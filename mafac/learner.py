@@ -1,0 +1,176 @@
+"""The one learner every mixer shares: double-Q TD(lambda)/n-step targets on episode batches.
+
+Per update: unroll the online and target DRQNs over the sampled episodes, pick the double-Q greedy
+next actions among *available* ones, mix both sides with the (target) mixer, form masked TD
+targets that bootstrap at truncation but not at termination, add the mixer's extra losses, clip
+the gradient norm, step the optimiser, and hard-update the targets every N episodes.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from typing import Dict
+
+import torch
+
+from mafac.agent import DRQN, build_inputs
+from mafac.config import Config
+from mafac.envs.base import EnvInfo
+from mafac.errors import MafacError
+from mafac.mixers.base import LossContext, MixInput, Mixer, masked_mean
+from mafac.replay import EpisodeBatch
+
+NEG = -1e9  # instead of -inf, so fully padded steps stay finite (and then get masked)
+
+
+class NonFiniteLoss(MafacError):
+    """Raised when a loss turns NaN/inf: the run is recorded as failed, never silently continued."""
+
+
+def lambda_returns(reward, terminated, mask, next_values, gamma: float, lam: float) -> torch.Tensor:
+    """TD(lambda) targets, computed backwards; lam = 0 is one-step TD.
+
+    reward/terminated/mask: [B, T]; next_values: [B, T, K] = target value of the state after step t.
+    After an episode's last real step there is nothing to mix in, so the recursion bootstraps fully
+    from next_values there; termination zeroes the bootstrap, truncation keeps it.
+    """
+    b, t, k = next_values.shape
+    cont = (1.0 - terminated).unsqueeze(-1)
+    r = reward.unsqueeze(-1)
+    out = torch.zeros_like(next_values)
+    ret_next = next_values[:, -1]
+    for i in range(t - 1, -1, -1):
+        if i < t - 1:
+            nxt_real = mask[:, i + 1].unsqueeze(-1)
+            blend = lam * out[:, i + 1] + (1.0 - lam) * next_values[:, i]
+            ret_next = nxt_real * blend + (1.0 - nxt_real) * next_values[:, i]
+        else:
+            ret_next = next_values[:, i]
+        out[:, i] = r[:, i] + gamma * cont[:, i] * ret_next
+    return out
+
+
+def nstep_returns(reward, terminated, mask, next_values, gamma: float, n: int) -> torch.Tensor:
+    """n-step targets: sum_{j<m} gamma^j r_{t+j} + gamma^m V(s_{t+m}), m = min(n, steps left);
+    the bootstrap is dropped when step t+m-1 terminated (and kept when it was truncated)."""
+    b, t, k = next_values.shape
+
+    def pad(x):
+        return torch.cat([x, torch.zeros((b, n) + tuple(x.shape[2:]), dtype=x.dtype)], dim=1)
+
+    r, m, term, nv = pad(reward), pad(mask), pad(terminated), pad(next_values)
+    acc = torch.zeros(b, t)
+    steps = torch.zeros(b, t)
+    for j in range(n):  # n is small; each iteration is a whole-batch tensor op
+        acc = acc + (gamma ** j) * r[:, j:j + t] * m[:, j:j + t]
+        steps = steps + m[:, j:j + t]
+    last = (torch.arange(t).unsqueeze(0) + steps.long() - 1).clamp(min=0)
+    boot = nv.gather(1, last.unsqueeze(-1).expand(b, t, k))
+    keep = (gamma ** steps) * (1.0 - term.gather(1, last))
+    return acc.unsqueeze(-1) + keep.unsqueeze(-1) * boot
+
+
+class Learner:
+    def __init__(self, info: EnvInfo, cfg: Config, agent: DRQN, mixer: Mixer) -> None:
+        self.info = info
+        self.cfg = cfg
+        self.lc = cfg.learner
+        self.agent = agent
+        self.mixer = mixer
+        self.target_agent = copy.deepcopy(agent)
+        self.target_mixer = copy.deepcopy(mixer)
+        for p in list(self.target_agent.parameters()) + list(self.target_mixer.parameters()):
+            p.requires_grad_(False)
+        self.params = list(agent.parameters()) + list(mixer.parameters())
+        if self.lc.optimizer == "adam":
+            self.optimizer = torch.optim.Adam(self.params, lr=self.lc.lr)
+        else:
+            self.optimizer = torch.optim.RMSprop(self.params, lr=self.lc.lr, alpha=self.lc.optim_alpha, eps=self.lc.optim_eps)
+        self.updates = 0
+        self.last_target_update_episode = 0
+
+    def _unroll(self, net: DRQN, batch: EpisodeBatch):
+        b, tp1, a, _ = batch.obs.shape
+        last = torch.full((b, tp1, a), -1, dtype=torch.int64)
+        last[:, 1:] = batch.actions
+        inputs = build_inputs(batch.obs, last, self.info, self.cfg.agent)  # [B, T+1, A, in]
+        flat = inputs.permute(0, 2, 1, 3).reshape(b * a, tp1, -1)
+        q, h = net.unroll(flat)
+        q = q.view(b, a, tp1, -1).permute(0, 2, 1, 3)
+        h = h.view(b, a, tp1, -1).permute(0, 2, 1, 3)
+        return q, h  # [B, T+1, A, n_actions], [B, T+1, A, H]
+
+    def targets(self, batch: EpisodeBatch, online_q: torch.Tensor) -> torch.Tensor:
+        """Detached TD targets [B, T, K]."""
+        with torch.no_grad():
+            tq, th = self._unroll(self.target_agent, batch)
+            avail_next = batch.avail[:, 1:]
+            chooser = online_q[:, 1:] if self.lc.double_q else tq[:, 1:]
+            greedy = chooser.masked_fill(~avail_next, NEG).argmax(dim=-1)  # [B, T, A]
+            tq_greedy = tq[:, 1:].gather(-1, greedy.unsqueeze(-1)).squeeze(-1)
+            nxt = MixInput(tq_greedy, greedy, batch.state[:, 1:], th[:, 1:])
+            next_values = self.target_mixer(nxt)
+            if self.lc.td_lambda > 0 or self.lc.n_step == 1:
+                return lambda_returns(batch.reward, batch.terminated, batch.mask, next_values,
+                                      self.lc.gamma, self.lc.td_lambda)
+            return nstep_returns(batch.reward, batch.terminated, batch.mask, next_values, self.lc.gamma, self.lc.n_step)
+
+    def loss(self, batch: EpisodeBatch):
+        q, h = self._unroll(self.agent, batch)
+        chosen_qs = q[:, :-1].gather(-1, batch.actions.unsqueeze(-1)).squeeze(-1)  # [B, T, A]
+        hidden = h[:, :-1]
+        if not self.mixer.train_agents_on_td():
+            hidden = hidden.detach()
+        chosen = MixInput(chosen_qs, batch.actions, batch.state[:, :-1], hidden)
+        q_tot = self.mixer(chosen)
+        targets = self.targets(batch, q.detach())
+        td = q_tot - targets
+        td_loss = masked_mean(td ** 2, batch.mask)
+        ctx = LossContext(all_qs=q[:, :-1], avail=batch.avail[:, :-1], chosen=chosen, q_tot=q_tot,
+                          mask=batch.mask, targets=targets)
+        extras = self.mixer.extra_losses(ctx)
+        total = td_loss + sum(extras.values()) if extras else td_loss
+        stats = {"td_loss": td_loss.detach(), "q_taken": masked_mean(q_tot.detach(), batch.mask),
+                 "target": masked_mean(targets, batch.mask)}
+        stats.update({k: v.detach() for k, v in extras.items()})
+        return total, stats
+
+    def train(self, batch: EpisodeBatch, episodes: int) -> Dict[str, float]:
+        total, stats = self.loss(batch)
+        if not torch.isfinite(total):
+            raise NonFiniteLoss(f"non-finite loss ({float(total)}) at update {self.updates}; "
+                                f"try a lower learner.lr (now {self.lc.lr}) or learner.grad_clip")
+        self.optimizer.zero_grad(set_to_none=True)
+        total.backward()
+        grad_norm = torch.nn.utils.clip_grad_norm_(self.params, self.lc.grad_clip)
+        self.optimizer.step()
+        self.updates += 1
+        if episodes - self.last_target_update_episode >= self.lc.target_update_episodes:
+            self.update_targets()
+            self.last_target_update_episode = episodes
+        out = {k: float(v) for k, v in stats.items()}
+        out["loss"] = float(total.detach())
+        out["grad_norm"] = float(grad_norm) if math.isfinite(float(grad_norm)) else float("nan")
+        return out
+
+    def update_targets(self) -> None:
+        self.target_agent.load_state_dict(self.agent.state_dict())
+        self.target_mixer.load_state_dict(self.mixer.state_dict())
+
+    def state_dict(self) -> Dict[str, object]:
+        return {
+            "agent": self.agent.state_dict(), "mixer": self.mixer.state_dict(),
+            "target_agent": self.target_agent.state_dict(), "target_mixer": self.target_mixer.state_dict(),
+            "optimizer": self.optimizer.state_dict(), "updates": self.updates,
+            "last_target_update_episode": self.last_target_update_episode,
+        }
+
+    def load_state_dict(self, state: Dict[str, object]) -> None:
+        self.agent.load_state_dict(state["agent"])
+        self.mixer.load_state_dict(state["mixer"])
+        self.target_agent.load_state_dict(state["target_agent"])
+        self.target_mixer.load_state_dict(state["target_mixer"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.updates = int(state["updates"])
+        self.last_target_update_episode = int(state["last_target_update_episode"])

@@ -1,0 +1,13 @@
+"""Mixers, one file each, found through the `mafac.mixers` entry-point registry."""
+
+from mafac.mixers.base import LossContext, MixInput, Mixer, NoConfig, masked_mean, validate_mixer_class
+from mafac.registry import Registry
+
+MIXERS = Registry(kind="algorithm", group="mafac.mixers", validate=validate_mixer_class)
+
+
+def get_mixer(name: str) -> type:
+    return MIXERS.get(name)
+
+
+__all__ = ["LossContext", "MixInput", "Mixer", "NoConfig", "MIXERS", "get_mixer", "masked_mean"]

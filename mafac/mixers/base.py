@@ -1,0 +1,98 @@
+"""The mixer interface: how an algorithm turns per-agent Qs into the Q_tot it trains.
+
+The shared learner computes everything common to value factorisation (agent Qs over the whole
+episode batch, double-Q greedy actions, TD targets, masks) and asks the mixer only for what differs:
+`forward` maps the agents' Qs of some joint action to Q_tot, and `extra_losses` adds terms such as
+QTRAN's constraints. A mixer returns Q_tot of shape [B, T, K]: K = 1 for a joint value, K =
+n_agents for independent learners (each trained on the team reward).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar, Dict, Optional
+
+import torch
+from torch import nn
+
+from mafac.envs.base import EnvInfo
+
+
+@dataclass
+class NoConfig:
+    """For mixers without hyperparameters."""
+
+
+@dataclass
+class MixInput:
+    """One joint action's worth of what a mixer may look at. Shapes: B episodes, T steps, A agents."""
+
+    agent_qs: torch.Tensor  # [B, T, A] Q_i of the given actions
+    actions: torch.Tensor  # [B, T, A] long, the joint action those Qs belong to
+    state: torch.Tensor  # [B, T, state_dim]
+    hidden: torch.Tensor  # [B, T, A, H] the agents' GRU outputs (QTRAN's Q_jt reads them)
+
+
+@dataclass
+class LossContext:
+    """What `extra_losses` gets: the online network's view of the sampled batch."""
+
+    all_qs: torch.Tensor  # [B, T, A, n_actions] online agent Qs (unavailable actions not masked)
+    avail: torch.Tensor  # [B, T, A, n_actions] bool
+    chosen: MixInput  # the actions actually taken
+    q_tot: torch.Tensor  # [B, T, K] this mixer's output for `chosen` (with gradients)
+    mask: torch.Tensor  # [B, T] 1 where the step is a real transition
+    targets: torch.Tensor  # [B, T, K] TD targets (detached)
+
+
+class Mixer(nn.Module):
+    """Base class of every mixer, built-in or plugin.
+
+    Class attributes a mixer may set:
+      Config: a dataclass of its hyperparameters (defaults = its paper's), exposed as `mixer.*`.
+      default_overrides: {"section.key": value} it needs elsewhere in the config.
+      description: one line for `mafac list`.
+      has_target: False if the mixer has no parameters worth a target copy.
+    """
+
+    Config: ClassVar[type] = NoConfig
+    default_overrides: ClassVar[Dict[str, object]] = {}
+    description: ClassVar[str] = ""
+
+    def __init__(self, info: EnvInfo, config: object, agent_hidden_dim: int) -> None:
+        super().__init__()
+        self.info = info
+        self.config = config
+
+    def forward(self, inp: MixInput) -> torch.Tensor:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def out_dim(self) -> int:
+        """K, the number of values the mixer returns per step."""
+        return 1
+
+    def extra_losses(self, ctx: LossContext) -> Dict[str, torch.Tensor]:
+        """Additional weighted loss terms, already multiplied by their weights."""
+        return {}
+
+    def train_agents_on_td(self) -> bool:
+        """Whether the TD loss should also train the agents (True for VDN/QMIX)."""
+        return True
+
+
+def masked_mean(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Mean over real steps only; x is [B, T] or [B, T, K] (mask broadcast over K)."""
+    if x.dim() == 3:
+        mask = mask.unsqueeze(-1).expand_as(x)
+    return (x * mask).sum() / mask.sum().clamp(min=1)
+
+
+def validate_mixer_class(obj: object) -> Optional[str]:
+    """Registry check: a plugin must be a Mixer subclass with a dataclass Config."""
+    import dataclasses
+
+    if not (isinstance(obj, type) and issubclass(obj, Mixer)):
+        return "does not implement the mixer interface (must subclass mafac.mixers.Mixer)"
+    if not dataclasses.is_dataclass(obj.Config):
+        return "has a Config that is not a dataclass"
+    return None

@@ -1,0 +1,165 @@
+"""The vectorised runner: all envs stepped in one call, all (env, agent) pairs acted in one call.
+
+Envs auto-reset independently, so no env idles while others finish. Each env writes its current
+episode into a staging row; when episodes end, their rows go to the replay in one indexed copy.
+Nothing in the per-step path loops over envs or agents in Python.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Dict, Optional
+
+import numpy as np
+import torch
+
+from mafac.agent import DRQN, build_inputs, select_actions
+from mafac.config import AgentConfig
+from mafac.envs.base import BatchedEnv, Observation
+from mafac.replay import EpisodeBuffer, allocate
+
+
+@dataclass
+class Finished:
+    """Episodes that ended on one step."""
+
+    returns: np.ndarray
+    won: np.ndarray
+    lengths: np.ndarray
+
+    @property
+    def count(self) -> int:
+        return len(self.returns)
+
+
+def _tensor(x) -> torch.Tensor:
+    """numpy (possibly read-only, as JAX hands them out) -> tensor, copying only when it must."""
+    if isinstance(x, np.ndarray) and not x.flags.writeable:
+        x = x.copy()
+    return torch.as_tensor(x)
+
+
+class Runner:
+    def __init__(self, env: BatchedEnv, agent: DRQN, agent_cfg: AgentConfig, buffer: Optional[EpisodeBuffer], seed: int) -> None:
+        self.env = env
+        self.agent = agent
+        self.agent_cfg = agent_cfg
+        self.info = env.info
+        self.buffer = buffer
+        self.n_envs = env.n_envs
+        self.generator = torch.Generator().manual_seed(seed)
+        e, a = self.n_envs, self.info.n_agents
+        self.rows = torch.arange(e)
+        self.staging = allocate(buffer.fields, e) if buffer is not None else None
+        self.t = torch.zeros(e, dtype=torch.int64)
+        self.hidden = torch.zeros(e * a, agent.hidden_dim)
+        self.last_actions = torch.full((e, a), -1, dtype=torch.int64)
+        self.returns = torch.zeros(e, dtype=torch.float64)
+        self.current: Optional[Observation] = None
+
+    # -- episodes ------------------------------------------------------------------------------
+    def reset(self, seed: Optional[int] = None) -> None:
+        self.current = self.env.reset(seed)
+        self.t.zero_()
+        self.hidden.zero_()
+        self.last_actions.fill_(-1)
+        self.returns.zero_()
+        if self.staging is not None:
+            for v in self.staging.values():
+                v.zero_()
+            self._write_obs(self.rows, self.t, self.current.obs, self.current.state, self.current.avail_actions)
+
+    def _write_obs(self, rows, t, obs, state, avail) -> None:
+        s = self.staging
+        s["obs"][rows, t] = _tensor(obs).to(s["obs"].dtype)
+        s["state"][rows, t] = _tensor(state).to(s["state"].dtype)
+        s["avail"][rows, t] = _tensor(avail)
+
+    @torch.no_grad()
+    def act(self, epsilon: float) -> torch.Tensor:
+        cur = self.current
+        e, a = self.n_envs, self.info.n_agents
+        obs = _tensor(cur.obs)
+        avail = _tensor(cur.avail_actions)
+        inputs = build_inputs(obs, self.last_actions, self.info, self.agent_cfg)
+        q, self.hidden = self.agent.step(inputs.reshape(e * a, -1), self.hidden)
+        return select_actions(q.view(e, a, -1), avail, epsilon, self.generator)
+
+    def step(self, epsilon: float) -> Finished:
+        actions = self.act(epsilon)
+        tr = self.env.step(actions.numpy())
+        reward = _tensor(tr.reward)
+        self.returns += reward.double()
+        if self.staging is not None:
+            s, rows, t = self.staging, self.rows, self.t
+            s["actions"][rows, t] = actions.to(s["actions"].dtype)
+            s["reward"][rows, t] = reward
+            s["terminated"][rows, t] = _tensor(tr.terminated)
+            s["filled"][rows, t] = True
+            self._write_obs(rows, t + 1, tr.obs, tr.state, tr.avail_actions)
+        self.t += 1
+        self.last_actions = actions
+        done = _tensor(tr.done)
+        finished = Finished(np.zeros(0), np.zeros(0, dtype=bool), np.zeros(0, dtype=np.int64))
+        if bool(done.any()):
+            idx = done.nonzero().squeeze(1)
+            finished = Finished(self.returns[idx].numpy().copy(), np.asarray(tr.battle_won)[idx.numpy()],
+                                self.t[idx].numpy().copy())
+            if self.staging is not None:
+                self.buffer.insert({k: v[idx] for k, v in self.staging.items()}, self.t[idx])
+                for v in self.staging.values():
+                    v[idx] = 0
+                nxt = tr.next
+                ii = idx.numpy()
+                self._write_obs(idx, torch.zeros_like(idx), nxt.obs[ii], nxt.state[ii], nxt.avail_actions[ii])
+            self.t[idx] = 0
+            self.returns[idx] = 0
+            self.last_actions = self.last_actions.clone()
+            self.last_actions[idx] = -1
+            self.hidden.view(self.n_envs, self.info.n_agents, -1)[idx] = 0
+        self.current = tr.next
+        return finished
+
+    def evaluate(self, seed: int) -> Dict[str, float]:
+        """One greedy episode per env, from episodes seeded by `seed` alone."""
+        self.reset(seed)
+        returns = np.zeros(self.n_envs)
+        won = np.zeros(self.n_envs, dtype=bool)
+        seen = np.zeros(self.n_envs, dtype=bool)
+        while not seen.all():
+            acts = self.act(0.0)
+            tr = self.env.step(acts.numpy())
+            fresh = ~seen
+            returns[fresh] += tr.reward[fresh]
+            ended = tr.done & fresh
+            won[ended] = tr.battle_won[ended]
+            seen |= tr.done
+            self.last_actions = acts
+            if tr.done.any():  # keep the finished envs' agents consistent, though they are ignored
+                idx = _tensor(np.nonzero(tr.done)[0])
+                self.last_actions = self.last_actions.clone()
+                self.last_actions[idx] = -1
+                self.hidden.view(self.n_envs, self.info.n_agents, -1)[idx] = 0
+            self.current = tr.next
+        return {"test_win_rate": float(won.mean()), "test_return": float(returns.mean())}
+
+    # -- checkpointing -------------------------------------------------------------------------
+    def state_dict(self) -> Dict[str, object]:
+        return {
+            "env": self.env.snapshot(),
+            "current": self.current,
+            "staging": self.staging,
+            "t": self.t, "hidden": self.hidden, "last_actions": self.last_actions, "returns": self.returns,
+            "generator": self.generator.get_state(),
+        }
+
+    def load_state_dict(self, state: Dict[str, object]) -> None:
+        if state["env"] is None:  # a backend that cannot snapshot: restart its episodes
+            self.reset()
+        else:
+            self.env.restore(state["env"])
+            self.current = state["current"]
+            self.staging = state["staging"]
+            self.t, self.hidden = state["t"], state["hidden"]
+            self.last_actions, self.returns = state["last_actions"], state["returns"]
+        self.generator.set_state(state["generator"])

@@ -1,0 +1,218 @@
+"""`mafac train`: one algorithm, one map, one seed, from config to run directory.
+
+`mafac bench` runs every grid cell through `train_run` too, so a bench run and a train run are the
+same code. A run directory that already holds a checkpoint is resumed from it, exactly.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import random
+import time
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Dict, List, Optional
+
+import numpy as np
+import torch
+
+from mafac import __version__
+from mafac.agent import DRQN, EpsilonSchedule, agent_input_dim
+from mafac.atomic import write_text
+from mafac.checkpoint import load_checkpoint, save_checkpoint
+from mafac.config import Config
+from mafac.envs import make_env
+from mafac.errors import MafacError
+from mafac.learner import Learner
+from mafac.mixers import get_mixer
+from mafac.replay import EpisodeBuffer
+from mafac.rundir import (CHECKPOINT, CONFIG_YAML, ERROR_TXT, METRIC_COLUMNS, METRICS_CSV, STATUS_DONE,
+                          STATUS_FAILED, STATUS_RUNNING, RunInfo)
+from mafac.runner import Runner
+
+EXTRA_COLUMNS = ["train_return", "train_win_rate", "td_loss", "grad_norm", "updates"]
+TEST_SEED_OFFSET = 1_000_003  # test episodes never share randomness with training episodes
+
+
+@dataclass
+class Progress:
+    """What a progress display (tqdm here, a status line in a bench) is told after each step."""
+
+    env_steps: int
+    t_max: int
+    episodes: int
+    epsilon: float
+    test_win_rate: Optional[float]
+    loss: Optional[float]
+    wall_s: float
+
+
+def write_metrics(path: Path, rows: List[Dict[str, float]]) -> None:
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=METRIC_COLUMNS + EXTRA_COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: _fmt(row.get(k)) for k in writer.fieldnames})
+    write_text(path, buf.getvalue())
+
+
+def _fmt(v):
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return ""
+    if isinstance(v, float):
+        return repr(round(v, 6))
+    return v
+
+
+class Trainer:
+    """Holds the parts of one run and the loop that drives them."""
+
+    def __init__(self, cfg: Config, run_dir: Path) -> None:
+        self.cfg = cfg
+        self.run_dir = Path(run_dir)
+        torch.set_num_threads(cfg.run.torch_threads)
+        torch.manual_seed(cfg.seed)
+        np.random.seed(cfg.seed % 2**32)
+        random.seed(cfg.seed)
+        e = cfg.env
+        self.env = make_env(e.backend, e.map, e.n_envs, cfg.seed, e.kwargs)
+        self.test_env = make_env(e.backend, e.map, e.test_n_envs, cfg.seed + TEST_SEED_OFFSET, e.kwargs)
+        self.info = info = self.env.info
+        self.agent = DRQN(agent_input_dim(info, cfg.agent), cfg.agent.hidden_dim, info.n_actions)
+        self.mixer = get_mixer(cfg.algo)(info, cfg.mixer, cfg.agent.hidden_dim)
+        self.learner = Learner(info, cfg, self.agent, self.mixer)
+        self.buffer = EpisodeBuffer(info, cfg.replay.capacity, cfg.replay.obs_dtype, seed=cfg.seed)
+        self.runner = Runner(self.env, self.agent, cfg.agent, self.buffer, seed=cfg.seed)
+        self.test_runner = Runner(self.test_env, self.agent, cfg.agent, None, seed=cfg.seed + 1)
+        x = cfg.exploration
+        self.schedule = EpsilonSchedule(x.epsilon_start, x.epsilon_finish, x.epsilon_anneal_steps)
+        # counters and accumulators, all part of the checkpoint
+        self.env_steps = 0
+        self.episodes = 0
+        self.since_train = 0
+        self.evaluations = 0
+        self.rows: List[Dict[str, float]] = []
+        self.window: Dict[str, list] = {"loss": [], "td_loss": [], "grad_norm": [], "ret": [], "won": []}
+        self.wall_offset = 0.0
+        self.shards: List[Dict[str, int]] = []
+
+    # -- the loop ------------------------------------------------------------------------------
+    def epsilon(self) -> float:
+        return 1.0 if self.cfg.exploration.uniform else self.schedule(self.env_steps)
+
+    def run(self, progress: Optional[Callable[[Progress], None]] = None) -> List[Dict[str, float]]:
+        cfg, lc = self.cfg, self.cfg.learner
+        start = time.monotonic() - self.wall_offset
+        self._wall = lambda: time.monotonic() - start
+        if self.evaluations == 0:
+            self.runner.reset()
+            self.evaluate()
+        while self.env_steps < cfg.run.t_max:
+            fin = self.runner.step(self.epsilon())
+            self.env_steps += self.env.n_envs
+            if fin.count:
+                self.episodes += fin.count
+                self.since_train += fin.count
+                self.window["ret"] += fin.returns.tolist()
+                self.window["won"] += fin.won.tolist()
+                ready = self.buffer.size >= max(lc.batch_size, lc.start_episodes)
+                if not ready:
+                    self.since_train = 0
+                while ready and self.since_train >= lc.train_every_episodes:
+                    self.since_train -= lc.train_every_episodes
+                    stats = self.learner.train(self.buffer.sample(lc.batch_size), self.episodes)
+                    for k in ("loss", "td_loss", "grad_norm"):
+                        self.window[k].append(stats[k])
+            if self.env_steps >= self.evaluations * cfg.run.test_interval or self.env_steps >= cfg.run.t_max:
+                self.evaluate()
+            if progress is not None:
+                last = self.rows[-1] if self.rows else {}
+                progress(Progress(self.env_steps, cfg.run.t_max, self.episodes, self.epsilon(),
+                                  last.get("test_win_rate"), last.get("loss"), self._wall()))
+        return self.rows
+
+    def evaluate(self) -> None:
+        result = self.test_runner.evaluate(seed=self.cfg.seed * 7919 + self.evaluations)
+        w = self.window
+        mean = lambda xs: float(np.mean(xs)) if xs else float("nan")  # noqa: E731
+        row = {
+            "env_steps": self.env_steps, "episodes": self.episodes,
+            "test_win_rate": result["test_win_rate"], "test_return": result["test_return"],
+            "loss": mean(w["loss"]), "epsilon": self.epsilon(), "wall_s": round(self._wall(), 2),
+            "train_return": mean(w["ret"]), "train_win_rate": mean(w["won"]),
+            "td_loss": mean(w["td_loss"]), "grad_norm": mean(w["grad_norm"]), "updates": self.learner.updates,
+        }
+        self.rows.append(row)
+        for v in w.values():
+            v.clear()
+        self.evaluations += 1
+        write_metrics(self.run_dir / METRICS_CSV, self.rows)
+        if self.cfg.run.checkpoint:
+            self.save()
+        RunInfo(self.cfg.algo, self.cfg.env.map, self.cfg.env.backend, self.cfg.seed, STATUS_RUNNING,
+                self.env_steps, self.cfg.run.t_max, None, __version__).save(self.run_dir)
+
+    # -- checkpoints ---------------------------------------------------------------------------
+    def save(self) -> None:
+        state = {
+            "learner": self.learner.state_dict(), "runner": self.runner.state_dict(),
+            "test_runner_generator": self.test_runner.generator.get_state(),
+            "env_steps": self.env_steps, "episodes": self.episodes, "since_train": self.since_train,
+            "evaluations": self.evaluations, "rows": self.rows, "wall_s": self._wall(),
+            "torch_rng": torch.get_rng_state(), "numpy_rng": np.random.get_state(),
+            "config": self.cfg.to_dict(), "mafac_version": __version__,
+        }
+        self.shards = save_checkpoint(self.run_dir, state, self.buffer, self.shards)
+
+    def load(self) -> None:
+        state = load_checkpoint(self.run_dir, self.buffer)
+        self.learner.load_state_dict(state["learner"])
+        self.runner.load_state_dict(state["runner"])
+        self.test_runner.generator.set_state(state["test_runner_generator"])
+        self.env_steps, self.episodes = state["env_steps"], state["episodes"]
+        self.since_train, self.evaluations = state["since_train"], state["evaluations"]
+        self.rows, self.wall_offset = state["rows"], state["wall_s"]
+        self.shards = state["replay_shards"]
+        torch.set_rng_state(state["torch_rng"])
+        np.random.set_state(state["numpy_rng"])
+
+    def close(self) -> None:
+        self.env.close()
+        self.test_env.close()
+
+
+def train_run(cfg: Config, run_dir: Path, progress: Optional[Callable[[Progress], None]] = None) -> List[Dict[str, float]]:
+    """Train (or resume) one run in `run_dir`; records success or failure in run.json."""
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    write_text(run_dir / CONFIG_YAML, cfg.to_yaml())
+    info = RunInfo(cfg.algo, cfg.env.map, cfg.env.backend, cfg.seed, STATUS_RUNNING, 0, cfg.run.t_max, None, __version__)
+    trainer = None
+    try:
+        trainer = Trainer(cfg, run_dir)
+        if (run_dir / CHECKPOINT).exists():
+            trainer.load()
+        info.save(run_dir)
+        rows = trainer.run(progress)
+    except BaseException as e:
+        if isinstance(e, KeyboardInterrupt):
+            raise  # interrupted, not failed: the checkpoint lets it resume
+        info.status, info.error = STATUS_FAILED, _one_line(e)
+        info.env_steps = trainer.env_steps if trainer is not None else 0
+        write_text(run_dir / ERROR_TXT, traceback.format_exc())
+        info.save(run_dir)
+        raise
+    finally:
+        if trainer is not None:
+            trainer.close()
+    info.status, info.env_steps = STATUS_DONE, trainer.env_steps
+    info.save(run_dir)
+    return rows
+
+
+def _one_line(e: BaseException) -> str:
+    text = str(e).strip().splitlines()
+    return f"{type(e).__name__}: {text[0]}" if text else type(e).__name__

@@ -1,0 +1,47 @@
+"""Packaging. Built-in algorithms and env backends are published as entry points from
+mafac/builtin_plugins.py, the same mechanism a user's plugin package uses."""
+
+import runpy
+from pathlib import Path
+
+from setuptools import find_packages, setup
+
+HERE = Path(__file__).parent
+builtins = runpy.run_path(str(HERE / "mafac" / "builtin_plugins.py"))["ENTRY_POINTS"]
+version = runpy.run_path(str(HERE / "mafac" / "__init__.py"))["__version__"]
+
+entry_points = {"console_scripts": ["mafac = mafac.cli:main"]}
+for group, items in builtins.items():
+    entry_points[group] = [f"{name} = {target}" for name, target in items.items()]
+
+setup(
+    name="mafac",
+    version=version,
+    description="Cooperative multi-agent value factorisation (IQL, VDN, QMIX, QTRAN) on SMAX and SMAC",
+    long_description=(HERE / "README.md").read_text(encoding="utf-8") if (HERE / "README.md").exists() else "",
+    long_description_content_type="text/markdown",
+    packages=find_packages(include=["mafac", "mafac.*"]),
+    python_requires=">=3.10",
+    install_requires=[
+        "torch>=2.1,<=2.13.0",  # 2.13.0 is the tested CPU build; a newer one pulls CUDA wheels
+        "numpy>=1.26",
+        "pandas>=2.0,<3",  # rliable's arch dependency fails under pandas 3
+        "seaborn>=0.13",
+        "matplotlib>=3.7",
+        "click>=8.1",
+        "pyyaml>=6",
+        "tqdm>=4.66",
+        "rliable==1.2.0",
+        "arch<8",
+        "jaxmarl==0.2.0",  # SMAX, the embedded SMAC simulator (tested version)
+        "jax>=0.4.25",
+    ],
+    extras_require={
+        "dev": ["pytest>=7", "pytest-timeout"],
+        "ray": ["ray[default]>=2.9"],
+        # SMAC is not on PyPI under its own name (PyPI's `smac` is an unrelated optimiser):
+        # install it from its repository, see README "Real StarCraft II".
+        "sc2": ["pysc2>=3.0", "protobuf<5"],
+    },
+    entry_points=entry_points,
+)

@@ -1,0 +1,209 @@
+"""A stand-in for `smac.env.StarCraft2Env` that needs no StarCraft II.
+
+It keeps StarCraft2Env's public contract, which is all the sc2 adapter may rely on: the same
+constructor keywords (so the adapter's defaults are proven to be valid SMAC keywords), `reset()`
+returning `(obs, state)`, `step(actions) -> (reward, terminated, info)` with SMAC's info keys,
+per-agent observations as a list of float32 arrays, available actions as lists of 0/1 ints where a
+dead agent may only no-op, and SMAC's time limit: terminated=True with info["episode_limit"] only
+when continuing_episode=True. The battle itself is a seeded coin-flip per unit per step.
+
+Keywords starting with `standin_` steer the stand-in for tests (crash at a step, death odds, the
+old reset API that returned nothing); SMAC has no such keywords.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Dict, List, Optional, Tuple
+
+import numpy as np
+
+# name: (n_agents, n_enemies, episode limit), as in SMAC's map registry.
+MAPS: Dict[str, Tuple[int, int, int]] = {
+    "3m": (3, 3, 60),
+    "8m": (8, 8, 120),
+    "2s3z": (5, 5, 120),
+    "5m_vs_6m": (5, 6, 70),
+}
+N_ACTIONS_NO_ATTACK = 6  # no-op, stop, north, south, east, west
+
+
+class StandInSC2:
+    def __init__(
+        self,
+        map_name="8m",
+        step_mul=8,
+        move_amount=2,
+        difficulty="7",
+        game_version=None,
+        seed=None,
+        continuing_episode=False,
+        obs_all_health=True,
+        obs_own_health=True,
+        obs_last_action=False,
+        obs_pathing_grid=False,
+        obs_terrain_height=False,
+        obs_instead_of_state=False,
+        obs_timestep_number=False,
+        state_last_action=True,
+        state_timestep_number=False,
+        reward_sparse=False,
+        reward_only_positive=True,
+        reward_death_value=10,
+        reward_win=200,
+        reward_defeat=0,
+        reward_negative_scale=0.5,
+        reward_scale=True,
+        reward_scale_rate=20,
+        replay_dir="",
+        replay_prefix="",
+        window_size_x=1920,
+        window_size_y=1200,
+        heuristic_ai=False,
+        heuristic_rest=False,
+        debug=False,
+        standin_crash_at_step: Optional[int] = None,
+        standin_crash_how: str = "raise",  # "raise" or "exit"
+        standin_crash_only_seed: Optional[int] = None,  # crash only the worker with this seed
+        standin_enemy_death_prob: float = 0.05,
+        standin_ally_death_prob: float = 0.03,
+        standin_old_reset_api: bool = False,
+        standin_episode_limit: Optional[int] = None,
+    ):
+        self.n_agents, self.n_enemies, self.episode_limit = MAPS[map_name]  # KeyError like SMAC
+        if standin_episode_limit is not None:
+            self.episode_limit = standin_episode_limit
+        self.map_name = map_name
+        self.difficulty = difficulty
+        assert isinstance(difficulty, str), "SMAC keys difficulties by string"
+        self.continuing_episode = continuing_episode
+        self.state_last_action = state_last_action
+        self.reward_death_value = reward_death_value
+        self.reward_win = reward_win
+        self.reward_scale = reward_scale
+        self.reward_scale_rate = reward_scale_rate
+        self.max_reward = self.n_enemies * reward_death_value + reward_win
+        self.n_actions = N_ACTIONS_NO_ATTACK + self.n_enemies
+        self._seed = seed
+        self._rng = np.random.RandomState(seed)
+        crashes = standin_crash_only_seed is None or standin_crash_only_seed == seed
+        self._crash_at = standin_crash_at_step if crashes else None
+        self._crash_how = standin_crash_how
+        self._p_enemy = standin_enemy_death_prob
+        self._p_ally = standin_ally_death_prob
+        self._old_reset = standin_old_reset_api
+        self._total_steps = 0
+        self._episode_steps = 0
+        self._started = False
+        self.closed = False
+        self._new_battle()
+
+    # -- SMAC's API --------------------------------------------------------------------------
+    def get_env_info(self) -> Dict[str, Any]:
+        return {
+            "state_shape": self.get_state_size(),
+            "obs_shape": self.get_obs_size(),
+            "n_actions": self.get_total_actions(),
+            "n_agents": self.n_agents,
+            "episode_limit": self.episode_limit,
+        }
+
+    def reset(self):
+        self._started = True
+        self._episode_steps = 0
+        self._new_battle()
+        if self._old_reset:
+            return None
+        return self.get_obs(), self.get_state()
+
+    def step(self, actions):
+        assert self._started, "reset() must be called before step()"
+        actions_int = [int(a) for a in actions]
+        for a_id, action in enumerate(actions_int):
+            assert self.get_avail_agent_actions(a_id)[action] == 1, f"Agent {a_id} cannot perform action {action}"
+        self._total_steps += 1
+        self._episode_steps += 1
+        if self._crash_at is not None and self._total_steps >= self._crash_at:
+            if self._crash_how == "exit":
+                os._exit(3)  # what an SC2 segfault looks like from the parent: no reply, no traceback
+            raise RuntimeError(f"stand-in crash at step {self._total_steps}")
+        self.last_action = np.eye(self.n_actions)[np.array(actions_int)]
+
+        enemy_deaths = self._alive_enemy & (self._rng.rand(self.n_enemies) < self._p_enemy)
+        ally_deaths = self._alive_ally & (self._rng.rand(self.n_agents) < self._p_ally)
+        self._alive_enemy &= ~enemy_deaths
+        self._alive_ally &= ~ally_deaths
+        self._health = np.where(self._alive_ally, np.maximum(self._health - 0.01 * self._rng.rand(self.n_agents), 0.05), 0.0)
+
+        reward = float(enemy_deaths.sum() * self.reward_death_value)
+        info: Dict[str, Any] = {"battle_won": False}
+        info["dead_allies"] = int((~self._alive_ally).sum())
+        info["dead_enemies"] = int((~self._alive_enemy).sum())
+        terminated = False
+        allies_left, enemies_left = self._alive_ally.any(), self._alive_enemy.any()
+        if not allies_left or not enemies_left:
+            terminated = True
+            if allies_left:  # won; a mutual wipe-out is a draw, as in SMAC
+                info["battle_won"] = True
+                reward += self.reward_win
+        elif self._episode_steps >= self.episode_limit:
+            terminated = True
+            if self.continuing_episode:
+                info["episode_limit"] = True
+        if self.reward_scale:
+            reward /= self.max_reward / self.reward_scale_rate
+        return reward, terminated, info
+
+    def get_obs(self) -> List[np.ndarray]:
+        return [self.get_obs_agent(i) for i in range(self.n_agents)]
+
+    def get_obs_agent(self, agent_id: int) -> np.ndarray:
+        if not self._alive_ally[agent_id]:
+            return np.zeros(self.get_obs_size(), dtype=np.float32)
+        others = np.delete(self._health, agent_id)
+        feats = [
+            np.array(self.get_avail_agent_actions(agent_id)[2:N_ACTIONS_NO_ATTACK], dtype=np.float32),
+            self._alive_enemy.astype(np.float32),
+            others.astype(np.float32),
+            np.array([self._health[agent_id], self._episode_steps / self.episode_limit], dtype=np.float32),
+        ]
+        return np.concatenate(feats).astype(np.float32)
+
+    def get_obs_size(self) -> int:
+        return 4 + self.n_enemies + (self.n_agents - 1) + 2
+
+    def get_state(self) -> np.ndarray:
+        parts = [self._health, self._alive_enemy.astype(np.float32)]
+        if self.state_last_action:
+            parts.append(self.last_action.reshape(-1))
+        return np.concatenate(parts).astype(np.float32)
+
+    def get_state_size(self) -> int:
+        size = self.n_agents + self.n_enemies
+        if self.state_last_action:
+            size += self.n_agents * self.n_actions
+        return size
+
+    def get_avail_agent_actions(self, agent_id: int) -> List[int]:
+        if not self._alive_ally[agent_id]:
+            return [1] + [0] * (self.n_actions - 1)
+        return [0, 1, 1, 1, 1, 1] + [int(a) for a in self._alive_enemy]
+
+    def get_avail_actions(self) -> List[List[int]]:
+        return [self.get_avail_agent_actions(i) for i in range(self.n_agents)]
+
+    def get_total_actions(self) -> int:
+        return self.n_actions
+
+    def seed(self):
+        return self._seed
+
+    def close(self) -> None:
+        self.closed = True
+
+    # -- internals ---------------------------------------------------------------------------
+    def _new_battle(self) -> None:
+        self._alive_ally = np.ones(self.n_agents, dtype=bool)
+        self._alive_enemy = np.ones(self.n_enemies, dtype=bool)
+        self._health = np.ones(self.n_agents, dtype=np.float64)
+        self.last_action = np.zeros((self.n_agents, self.n_actions))

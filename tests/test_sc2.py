@@ -1,0 +1,383 @@
+"""The SC2 backend against a StarCraft2Env stand-in, in real spawned worker processes.
+
+StarCraft II cannot run here, so `sc2_standin.StandInSC2` plays SMAC's part; everything else
+(worker processes, pipes, auto-reset, crash detection, installation checks) is the real code.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+import time
+from importlib.machinery import PathFinder
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+TESTS = Path(__file__).resolve().parent
+ROOT = TESTS.parent
+if str(TESTS) not in sys.path:  # spawned workers inherit sys.path and import the stand-in by name
+    sys.path.insert(0, str(TESTS))
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from mafac.envs import sc2  # noqa: E402
+from mafac.envs.base import Observation, Transition  # noqa: E402
+from mafac.envs.sc2 import SC2Env, check_map, check_smac, sc2_root  # noqa: E402
+from mafac.errors import MafacError  # noqa: E402
+
+STANDIN = "sc2_standin:StandInSC2"
+
+
+@pytest.fixture
+def make_env():
+    envs = []
+
+    def make(map_name="3m", n_envs=2, seed=0, **kwargs):
+        env = SC2Env(map_name, n_envs, seed, env_factory=STANDIN, **kwargs)
+        envs.append(env)
+        return env
+
+    yield make
+    for env in envs:
+        env.close()
+
+
+def random_actions(rng: np.random.Generator, avail: np.ndarray) -> np.ndarray:
+    """Uniform over each agent's available actions."""
+    scores = rng.random(avail.shape) * avail
+    return scores.argmax(-1)
+
+
+def alive(pid: int) -> bool:
+    """Running, not a zombie: an orphaned worker stays a zombie until init gets round to it."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[-1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+    except OSError:  # no /proc: fall back to "the pid exists"
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        return True
+
+
+def wait_gone(pids, within_s: float) -> bool:
+    deadline = time.monotonic() + within_s
+    while time.monotonic() < deadline:
+        if not any(alive(p) for p in pids):
+            return True
+        time.sleep(0.05)
+    return not any(alive(p) for p in pids)
+
+
+# -- the batched interface ----------------------------------------------------------------------
+
+def test_info_and_reset_shapes(make_env):
+    env = make_env("3m", n_envs=2)
+    info = env.info
+    assert (info.n_agents, info.n_actions, info.episode_limit) == (3, 9, 60)
+    # state_last_action=True is PyMARL's default, so the state includes last actions.
+    assert info.state_dim == 3 + 3 + 3 * 9 and info.obs_dim == 11
+    obs = env.reset()
+    assert isinstance(obs, Observation)
+    assert obs.obs.shape == (2, 3, 11) and obs.obs.dtype == np.float32
+    assert obs.state.shape == (2, info.state_dim) and obs.state.dtype == np.float32
+    assert obs.avail_actions.shape == (2, 3, 9) and obs.avail_actions.dtype == np.bool_
+    assert not obs.avail_actions[..., 0].any()  # SMAC: a living agent may not no-op
+    assert env.snapshot() is None
+
+
+def test_random_play_masks_autoreset_and_flags(make_env):
+    env = make_env("3m", n_envs=3, seed=5)
+    rng = np.random.default_rng(0)
+    obs = env.reset()
+    ends = wins = 0
+    for _ in range(150):
+        tr = env.step(random_actions(rng, obs.avail_actions))
+        assert isinstance(tr, Transition)
+        assert tr.obs.shape == (3, 3, 11) and tr.obs.dtype == np.float32
+        assert tr.reward.shape == (3,) and tr.reward.dtype == np.float32
+        for flag in (tr.terminated, tr.truncated, tr.battle_won):
+            assert flag.shape == (3,) and flag.dtype == np.bool_
+        # Dead agents: zero observation, only the no-op available.
+        dead = ~tr.obs.any(-1)
+        assert (tr.avail_actions[dead][:, 0]).all() and not tr.avail_actions[dead][:, 1:].any()
+        assert not tr.avail_actions[~dead][:, 0].any()
+        assert not (tr.battle_won & ~tr.terminated).any()
+        for e in range(3):
+            if tr.done[e]:
+                ends += 1
+                wins += int(tr.battle_won[e])
+                # The new episode: everyone alive, timestep feature back to 0, differs from final.
+                assert not np.array_equal(tr.next.obs[e], tr.obs[e])
+                assert tr.next.obs[e, :, -1].max() == 0.0
+                assert tr.next.avail_actions[e, :, 1].all()
+            else:
+                assert np.array_equal(tr.next.obs[e], tr.obs[e])
+                assert np.array_equal(tr.next.state[e], tr.state[e])
+                assert np.array_equal(tr.next.avail_actions[e], tr.avail_actions[e])
+        obs = tr.next
+    assert ends >= 3 and 0 < wins < ends  # the stand-in's odds give both outcomes here
+
+
+def test_time_limit_is_truncation_not_termination(make_env):
+    env = make_env(n_envs=2, standin_episode_limit=4, standin_enemy_death_prob=0.0, standin_ally_death_prob=0.0)
+    obs = env.reset()
+    for t in range(4):
+        tr = env.step(random_actions(np.random.default_rng(t), obs.avail_actions))
+        obs = tr.next
+    assert tr.truncated.all() and not tr.terminated.any() and not tr.battle_won.any()
+    assert np.allclose(tr.obs[:, :, -1], 1.0) and np.allclose(tr.next.obs[:, :, -1], 0.0)
+    # SMAC's and PyMARL's default continuing_episode=False hides the time limit: a plain end.
+    env = make_env(n_envs=1, continuing_episode=False, standin_episode_limit=2,
+                   standin_enemy_death_prob=0.0, standin_ally_death_prob=0.0)
+    obs = env.reset()
+    tr = env.step(random_actions(np.random.default_rng(0), obs.avail_actions))
+    tr = env.step(random_actions(np.random.default_rng(1), tr.next.avail_actions))
+    assert tr.terminated.all() and not tr.truncated.any()
+
+
+def test_battle_won_is_terminal_with_scaled_win_reward(make_env):
+    env = make_env(n_envs=2, standin_enemy_death_prob=1.0, standin_ally_death_prob=0.0)
+    obs = env.reset()
+    tr = env.step(random_actions(np.random.default_rng(0), obs.avail_actions))
+    assert tr.terminated.all() and tr.battle_won.all() and not tr.truncated.any()
+    # reward_scale with PyMARL's rate 20: (3 kills * 10 + 200) / ((3 * 10 + 200) / 20).
+    assert np.allclose(tr.reward, 20.0)
+
+
+def test_worker_seeds_are_seed_plus_index_and_deterministic(make_env):
+    pair = make_env(n_envs=2, seed=10)
+    single = make_env(n_envs=1, seed=11)
+    again = make_env(n_envs=2, seed=10)
+    a, b, c = pair.reset(), single.reset(), again.reset()
+    rng = np.random.default_rng(3)
+    for _ in range(40):
+        acts = random_actions(rng, a.avail_actions)
+        ta, tb, tc = pair.step(acts), single.step(acts[1:]), again.step(acts)
+        assert np.array_equal(ta.obs, tc.obs) and np.array_equal(ta.reward, tc.reward)
+        assert np.array_equal(ta.obs[1], tb.obs[0]) and np.array_equal(ta.done[1:], tb.done)
+        a = ta.next
+
+
+def test_reset_mid_episode_and_old_reset_api(make_env):
+    env = make_env(n_envs=2, standin_old_reset_api=True)  # old SMAC: reset() returned nothing
+    obs = env.reset()
+    for _ in range(3):
+        obs = env.step(random_actions(np.random.default_rng(1), obs.avail_actions)).next
+    assert obs.obs[..., -1].max() > 0
+    obs = env.reset(seed=7)  # accepted (the interface has it); SC2 cannot re-seed a running game
+    assert obs.obs.shape == (2, 3, 11) and obs.obs[..., -1].max() == 0.0
+
+
+def test_bad_actions_are_rejected_in_the_parent(make_env):
+    env = make_env(n_envs=2)
+    with pytest.raises(RuntimeError, match="before reset"):
+        env.step(np.ones((2, 3), dtype=np.int64))
+    obs = env.reset()
+    with pytest.raises(ValueError, match="shape"):
+        env.step(np.ones((2, 2), dtype=np.int64))
+    with pytest.raises(ValueError, match="not available to agent 0 in env 0"):
+        env.step(np.zeros((2, 3), dtype=np.int64))  # no-op while alive
+    with pytest.raises(ValueError, match="not available"):
+        env.step(np.full((2, 3), 99))
+    env.step(random_actions(np.random.default_rng(0), obs.avail_actions))  # still usable
+
+
+# -- lifetime and failures ----------------------------------------------------------------------
+
+def test_close_stops_every_worker(make_env):
+    env = make_env(n_envs=3)
+    env.reset()
+    pids = env.worker_pids
+    assert all(alive(p) for p in pids)
+    env.close()
+    assert wait_gone(pids, 2.0)
+    env.close()  # idempotent
+    with pytest.raises(RuntimeError, match="closed"):
+        env.reset()
+
+
+def test_context_manager_closes(make_env):
+    with SC2Env("3m", 1, 0, env_factory=STANDIN) as env:
+        pids = env.worker_pids
+        env.reset()
+    assert wait_gone(pids, 2.0)
+
+
+@pytest.mark.parametrize("how, reason", [
+    ("raise", "sc2 worker 1 crashed: RuntimeError: stand-in crash at step 3"),
+    ("exit", "sc2 worker 1 crashed: exited with code 3"),
+])
+def test_worker_crash_is_reported_not_hung_on(make_env, how, reason):
+    env = make_env(n_envs=3, seed=0, standin_crash_at_step=3, standin_crash_how=how,
+                   standin_crash_only_seed=1, standin_enemy_death_prob=0.0, standin_ally_death_prob=0.0)
+    pids = env.worker_pids
+    obs = env.reset()
+    for _ in range(2):
+        obs = env.step(random_actions(np.random.default_rng(0), obs.avail_actions)).next
+    start = time.monotonic()
+    with pytest.raises(MafacError) as err:
+        env.step(random_actions(np.random.default_rng(0), obs.avail_actions))
+    assert time.monotonic() - start < 5.0
+    assert str(err.value) == reason
+    assert wait_gone(pids, 2.0)  # the surviving workers were shut down too
+
+
+def test_env_constructor_failure_in_worker_is_reported(make_env):
+    with pytest.raises(MafacError, match=r"sc2 worker \d crashed: KeyError: '9z'"):
+        make_env("9z", n_envs=2)
+
+
+def test_unresponsive_worker_times_out(make_env):
+    # A killed-but-silent SC2 is covered above; here the worker lives but never answers.
+    env = make_env(n_envs=1, timeout_s=0.5)
+    env.reset()
+    os.kill(env.worker_pids[0], 19)  # SIGSTOP: alive, silent
+    try:
+        start = time.monotonic()
+        with pytest.raises(MafacError, match="sc2 worker 0 crashed: no reply within 0.5 s"):
+            env.reset()
+        assert time.monotonic() - start < 15.0
+    finally:
+        try:
+            os.kill(env.worker_pids[0], 18)  # SIGCONT, in case close() left it stopped
+        except ProcessLookupError:
+            pass
+
+
+def test_workers_exit_when_the_parent_is_killed(tmp_path):
+    script = textwrap.dedent(f"""
+        import os, sys
+        sys.path[:0] = [{str(ROOT)!r}, {str(TESTS)!r}]
+        from mafac.envs.sc2 import SC2Env
+        env = SC2Env("3m", 2, 0, env_factory={STANDIN!r})
+        env.reset()
+        print(*env.worker_pids, flush=True)
+        os._exit(9)  # no cleanup at all, like a SIGKILL
+    """)
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 9, out.stderr
+    pids = [int(p) for p in out.stdout.split()]
+    assert len(pids) == 2 and wait_gone(pids, 5.0)
+
+
+# -- installation checks (parent process, no SC2 needed) ----------------------------------------
+
+def make_package(root: Path, name: str, *subpackages: str) -> Path:
+    pkg = root / name
+    pkg.mkdir(parents=True)
+    (pkg / "__init__.py").write_text("")
+    for sub in subpackages:
+        (pkg / sub).mkdir(parents=True)
+        (pkg / sub / "__init__.py").write_text("")
+    return root
+
+
+def spec(name: str, root: Path):
+    return PathFinder.find_spec(name, [str(root)])
+
+
+def test_check_smac(tmp_path):
+    with pytest.raises(MafacError, match="SMAC .* is not installed; install it with: pip install "
+                       "git\\+https://github.com/oxwhirl/smac.git"):
+        check_smac(None, None)
+    smac3 = make_package(tmp_path / "smac3", "smac", "facade", "runhistory")
+    with pytest.raises(MafacError, match="is SMAC3, the hyper-parameter optimiser.*pip uninstall smac, then pip install git"):
+        check_smac(spec("smac", smac3), None)
+    other = make_package(tmp_path / "other", "smac", "utils")
+    with pytest.raises(MafacError, match="has no smac.env.starcraft2"):
+        check_smac(spec("smac", other), None)
+    real = make_package(tmp_path / "real", "smac", "env", "env/starcraft2")
+    make_package(real, "pysc2")
+    with pytest.raises(MafacError, match="pysc2 is missing"):
+        check_smac(spec("smac", real), None)
+    check_smac(spec("smac", real), spec("pysc2", real))
+
+
+def fake_sc2(root: Path, *maps: str) -> Path:
+    (root / "Versions").mkdir(parents=True)
+    (root / "Maps" / "SMAC_Maps").mkdir(parents=True)
+    for m in maps:
+        (root / "Maps" / "SMAC_Maps" / f"{m}.SC2Map").write_bytes(b"")
+    return root
+
+
+def test_sc2_root(tmp_path):
+    home = tmp_path / "home"
+    home.mkdir()
+    with pytest.raises(MafacError, match="SC2PATH is not set and .*StarCraftII does not exist.*iagreetotheeula"):
+        sc2_root({}, home, platform="linux")
+    (tmp_path / "notsc2").mkdir()
+    with pytest.raises(MafacError, match="SC2PATH=.*notsc2 is not a StarCraft II installation .*Versions/"):
+        sc2_root({"SC2PATH": str(tmp_path / "notsc2")}, home)
+    assert sc2_root({"SC2PATH": str(fake_sc2(tmp_path / "sc2"))}, home) == tmp_path / "sc2"
+    fake_sc2(home / "StarCraftII")
+    assert sc2_root({}, home, platform="linux") == home / "StarCraftII"
+    assert sc2.default_sc2_dir(home, "darwin") == Path("/Applications/StarCraft II")  # pysc2's default
+
+
+def test_check_map(tmp_path):
+    root = fake_sc2(tmp_path / "sc2", "8m", "2s3z")
+    assert check_map("8m", root, sc2.STANDARD_MAPS) == root / "Maps" / "SMAC_Maps" / "8m.SC2Map"
+    with pytest.raises(MafacError, match=r"SMAC map '3m' not found at .*3m.SC2Map; installed SMAC maps: 2s3z, 8m; download .*SMAC_Maps.zip"):
+        check_map("3m", root, sc2.STANDARD_MAPS)
+    with pytest.raises(MafacError, match=r"unknown SMAC map '4m'; valid choices: .*3m"):
+        check_map("4m", root, sc2.STANDARD_MAPS)
+
+
+def test_maps_lists_smac_scenarios():
+    names = SC2Env.maps()
+    assert {"3m", "8m", "2s3z", "MMM2", "corridor", "27m_vs_30m"} <= set(names)
+
+
+def test_unknown_smac_option_is_rejected_before_startup():
+    with pytest.raises(MafacError, match="unknown sc2 env option 'difficullty'; valid choices: .*difficulty"):
+        SC2Env("3m", 1, 0, difficullty="7")
+
+
+def run_constructor(tmp_path: Path, pythonpath: Path, environ: dict) -> subprocess.CompletedProcess:
+    """SC2Env with the real SMAC factory in a fresh interpreter whose `smac` is whatever
+    `pythonpath` holds: the checks must fire before any worker starts."""
+    script = textwrap.dedent(f"""
+        import sys
+        sys.path[:0] = [{str(pythonpath)!r}, {str(ROOT)!r}]
+        from mafac.envs.sc2 import SC2Env
+        from mafac.errors import MafacError
+        try:
+            SC2Env("3m", 2, 0)
+        except MafacError as e:
+            print(e)
+            sys.exit(2)
+    """)
+    env = {k: v for k, v in os.environ.items() if k not in ("SC2PATH", "PYTHONPATH")}
+    env.update(environ)
+    return subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60, env=env)
+
+
+def test_installation_errors_from_the_constructor(tmp_path):
+    home = tmp_path / "home"
+    home.mkdir()
+    smac3 = make_package(tmp_path / "smac3", "smac", "facade")
+    out = run_constructor(tmp_path, smac3, {"HOME": str(home)})
+    assert out.returncode == 2 and "is SMAC3, the hyper-parameter optimiser" in out.stdout
+    assert out.stdout.count("\n") == 1  # one line
+
+    real = make_package(tmp_path / "real", "smac", "env", "env/starcraft2")
+    make_package(real, "pysc2")
+    out = run_constructor(tmp_path, real, {"HOME": str(home)})
+    assert out.returncode == 2 and "SC2PATH is not set" in out.stdout
+
+    sc2_dir = fake_sc2(tmp_path / "sc2", "8m")
+    out = run_constructor(tmp_path, real, {"HOME": str(home), "SC2PATH": str(sc2_dir)})
+    assert out.returncode == 2 and "SMAC map '3m' not found" in out.stdout and "installed SMAC maps: 8m" in out.stdout
+
+    if PathFinder.find_spec("smac", sys.path) is None:  # only meaningful where no smac is installed
+        out = run_constructor(tmp_path, tmp_path / "empty", {"HOME": str(home)})
+        assert out.returncode == 2 and "SMAC (StarCraft Multi-Agent Challenge) is not installed" in out.stdout
