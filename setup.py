@@ -41,7 +41,7 @@ setup(
         "ray": ["ray[default]>=2.9"],
         # SMAC is not on PyPI under its own name (PyPI's `smac` is an unrelated optimiser):
         # install it from its repository, see README "Real StarCraft II".
-        "sc2": ["pysc2>=3.0", "protobuf<5"],
+        "sc2": ["smac @ git+https://github.com/oxwhirl/smac.git", "pysc2>=3.0", "protobuf<5"],
     },
     entry_points=entry_points,
 )

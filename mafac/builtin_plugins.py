@@ -10,6 +10,7 @@ ENTRY_POINTS = {
         "iql": "mafac.mixers.iql:IQLMixer",
         "vdn": "mafac.mixers.vdn:VDNMixer",
         "qmix": "mafac.mixers.qmix:QMixer",
+        "qtran": "mafac.mixers.qtran:QTranMixer",
     },
     "mafac.envs": {
         "smax": "mafac.envs.smax:SMAXEnv",

@@ -107,6 +107,21 @@ PRESETS: Dict[str, Dict[str, Any]] = {
         "learner.train_every_episodes": 8,
         "exploration.epsilon_anneal_steps": 100_000,
     },
+    # One-step matrix games: thousands of tiny episodes, so bigger, rarer updates.
+    "matrix": {
+        "env.backend": "matrix",
+        "env.map": "qtran_game",
+        "env.n_envs": 16,
+        "env.test_n_envs": 16,
+        "learner.optimizer": "adam",
+        "learner.lr": 2e-3,
+        "learner.batch_size": 64,
+        "learner.train_every_episodes": 4,
+        "learner.target_update_episodes": 100,
+        "exploration.epsilon_anneal_steps": 2_000,
+        "run.t_max": 10_000,
+        "run.test_interval": 1_000,
+    },
 }
 
 _ALLOWED = {

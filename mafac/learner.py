@@ -38,6 +38,8 @@ def lambda_returns(reward, terminated, mask, next_values, gamma: float, lam: flo
     b, t, k = next_values.shape
     cont = (1.0 - terminated).unsqueeze(-1)
     r = reward.unsqueeze(-1)
+    if lam == 0.0:  # one-step TD needs no recursion
+        return r + gamma * cont * next_values
     out = torch.zeros_like(next_values)
     ret_next = next_values[:, -1]
     for i in range(t - 1, -1, -1):
@@ -109,7 +111,7 @@ class Learner:
             chooser = online_q[:, 1:] if self.lc.double_q else tq[:, 1:]
             greedy = chooser.masked_fill(~avail_next, NEG).argmax(dim=-1)  # [B, T, A]
             tq_greedy = tq[:, 1:].gather(-1, greedy.unsqueeze(-1)).squeeze(-1)
-            nxt = MixInput(tq_greedy, greedy, batch.state[:, 1:], th[:, 1:])
+            nxt = MixInput(tq_greedy, greedy, batch.state[:, 1:], th[:, 1:], tq[:, 1:], avail_next)
             next_values = self.target_mixer(nxt)
             if self.lc.td_lambda > 0 or self.lc.n_step == 1:
                 return lambda_returns(batch.reward, batch.terminated, batch.mask, next_values,
@@ -122,7 +124,7 @@ class Learner:
         hidden = h[:, :-1]
         if not self.mixer.train_agents_on_td():
             hidden = hidden.detach()
-        chosen = MixInput(chosen_qs, batch.actions, batch.state[:, :-1], hidden)
+        chosen = MixInput(chosen_qs, batch.actions, batch.state[:, :-1], hidden, q[:, :-1], batch.avail[:, :-1])
         q_tot = self.mixer(chosen)
         targets = self.targets(batch, q.detach())
         td = q_tot - targets
@@ -139,7 +141,7 @@ class Learner:
     def train(self, batch: EpisodeBatch, episodes: int) -> Dict[str, float]:
         total, stats = self.loss(batch)
         if not torch.isfinite(total):
-            raise NonFiniteLoss(f"non-finite loss ({float(total)}) at update {self.updates}; "
+            raise NonFiniteLoss(f"non-finite loss ({float(total.detach())}) at update {self.updates}; "
                                 f"try a lower learner.lr (now {self.lc.lr}) or learner.grad_clip")
         self.optimizer.zero_grad(set_to_none=True)
         total.backward()

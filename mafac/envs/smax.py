@@ -94,7 +94,9 @@ class SMAXEnv(BatchedEnv):
             allies_alive = alive[:n_allies].any()
             enemies_alive = alive[n_allies:].any()
             terminated = ~allies_alive | ~enemies_alive
-            truncated = dones["__all__"] & ~terminated
+            # JaxMARL tests its time limit before counting the step, so its own done comes one
+            # step late (max_steps + 1 steps); episode_limit must bound an episode's length.
+            truncated = (new_state.state.step >= max_steps) & ~terminated
             won = ~enemies_alive & allies_alive
             final = observe(new_state, obs_dict)
             reset_state, start = reset_one(k_reset)

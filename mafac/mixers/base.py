@@ -31,6 +31,8 @@ class MixInput:
     actions: torch.Tensor  # [B, T, A] long, the joint action those Qs belong to
     state: torch.Tensor  # [B, T, state_dim]
     hidden: torch.Tensor  # [B, T, A, H] the agents' GRU outputs (QTRAN's Q_jt reads them)
+    all_qs: Optional[torch.Tensor] = None  # [B, T, A, n_actions] every action's Q_i (dueling mixers)
+    avail: Optional[torch.Tensor] = None  # [B, T, A, n_actions] bool, which of those are available
 
 
 @dataclass

@@ -1,0 +1,69 @@
+"""Joint action-value tables of small games, read off a trained run.
+
+The matrix-game papers compare methods by the Q_tot each learns for every joint action; this
+computes those tables from a Trainer's networks, for a given history of joint actions leading to
+the state of interest (empty for one-step games; the first joint action for the two-step game).
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+from typing import Dict, Optional, Sequence
+
+import numpy as np
+import torch
+
+from mafac.agent import build_inputs
+from mafac.mixers.base import MixInput
+
+
+@dataclass
+class QTables:
+    q_tot: np.ndarray  # [n_actions] * n_agents: the mixer's Q_tot (Q_jt for QTRAN)
+    q_sum: np.ndarray  # same shape: sum_i Q_i (what the agents' greedy actions maximise)
+    agent_qs: np.ndarray  # [n_agents, n_actions]
+    greedy: tuple  # the agents' decentralised greedy joint action
+
+    def as_dict(self) -> Dict[str, object]:
+        return {"q_tot": self.q_tot.tolist(), "q_sum": self.q_sum.tolist(), "agent_qs": self.agent_qs.tolist(),
+                "greedy": list(self.greedy)}
+
+
+@torch.no_grad()
+def joint_q_tables(trainer, history: Sequence[Sequence[int]] = (), env_seed: int = 0) -> QTables:
+    """Play `history` (joint actions) from a reset env, then tabulate every joint action there."""
+    from mafac.envs import make_env
+
+    cfg, info = trainer.cfg, trainer.info
+    env = make_env(cfg.env.backend, cfg.env.map, 1, env_seed, cfg.env.kwargs)
+    try:
+        cur = env.reset(env_seed)
+        obs, states, avails = [cur.obs[0]], [cur.state[0]], [cur.avail_actions[0]]
+        for joint in history:
+            tr = env.step(np.asarray([joint]))
+            obs.append(tr.obs[0]), states.append(tr.state[0]), avails.append(tr.avail_actions[0])
+    finally:
+        env.close()
+    t = len(obs)
+    o = torch.as_tensor(np.stack(obs)).unsqueeze(0)  # [1, t, A, obs]
+    last = torch.full((1, t, info.n_agents), -1, dtype=torch.int64)
+    if history:
+        last[0, 1:] = torch.as_tensor(np.asarray(history), dtype=torch.int64)
+    inputs = build_inputs(o, last, info, cfg.agent).permute(0, 2, 1, 3).reshape(info.n_agents, t, -1)
+    q, h = trainer.agent.unroll(inputs)
+    q_now = q[:, -1]  # [A, n_actions]
+    h_now = h[:, -1]  # [A, H]
+    avail = torch.as_tensor(avails[-1])
+    state = torch.as_tensor(states[-1]).float()
+    n, a = info.n_actions, info.n_agents
+    joints = torch.as_tensor(list(itertools.product(range(n), repeat=a)))  # [n^a, A]
+    qs = q_now[torch.arange(a), joints]  # [n^a, A]
+    m = joints.shape[0]
+    inp = MixInput(qs.view(1, m, a), joints.view(1, m, a), state.expand(1, m, -1),
+                   h_now.expand(1, m, a, -1), q_now.expand(1, m, a, n), avail.expand(1, m, a, n))
+    q_tot = trainer.mixer(inp)[0]  # [m, K]
+    q_tot = q_tot.sum(-1) if q_tot.shape[-1] > 1 else q_tot[:, 0]  # IQL: sum of per-agent values
+    greedy = tuple(int(x) for x in q_now.masked_fill(~avail, -1e9).argmax(-1))
+    shape = (n,) * a
+    return QTables(q_tot.view(shape).numpy(), qs.sum(-1).view(shape).numpy(), q_now.numpy(), greedy)
