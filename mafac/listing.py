@@ -1,8 +1,18 @@
-"""`mafac list`: what can be run, and where each piece comes from."""
+"""`mafac list`: what can be run, and where each piece comes from.
+
+Every algorithm, env backend (with its maps) and bench executor is shown with its origin:
+`built-in`, or the plugin's distribution and version. Plugins that failed to load are listed last,
+one line each (`Entry.line`: the plugin, its distribution, the problem), so a broken package is
+visible without hiding anything that works.
+"""
 
 from __future__ import annotations
 
 from typing import List
+
+
+def _width(names: List[str], minimum: int = 10) -> int:
+    return max([minimum] + [len(n) for n in names])
 
 
 def render_listing() -> str:
@@ -10,30 +20,44 @@ def render_listing() -> str:
     from mafac.mixers import MIXERS
 
     lines: List[str] = ["Algorithms (--algo):"]
-    for e in MIXERS.entries():
-        desc = getattr(e.obj, "description", "") or ""
-        lines.append(f"  {e.name:<10} {desc}  [{e.source}]")
+    mixers = MIXERS.entries()
+    w = _width([e.name for e in mixers])
+    for e in mixers:
+        desc = (getattr(e.obj, "description", "") or "").strip()
+        lines.append(f"  {e.name:<{w}} {desc + '  ' if desc else ''}[{e.source}]")
     lines.append("")
     lines.append("Env backends (--env) and their maps (--map):")
-    for e in ENVS.entries():
+    envs = ENVS.entries()
+    w = _width([e.name for e in envs])
+    for e in envs:
         try:
-            maps = ", ".join(e.obj.maps())
+            maps = ", ".join(str(m) for m in e.obj.maps()) or "(any name the backend accepts)"
         except Exception as exc:  # a plugin's maps() may fail; say so rather than crash the listing
             maps = f"(maps unavailable: {type(exc).__name__}: {exc})"
-        lines.append(f"  {e.name:<10} [{e.source}]")
+        lines.append(f"  {e.name:<{w}} [{e.source}]")
         lines.append(f"    maps: {maps}")
     failures = MIXERS.failures() + ENVS.failures()
-    try:
-        from mafac.bench.executors import EXECUTORS
-
+    executors = _executors()
+    if executors is not None:
         lines.append("")
-        lines.append("Bench executors (--executor): " + ", ".join(f"{e.name} [{e.source}]" for e in EXECUTORS.entries()))
-        failures += EXECUTORS.failures()
-    except ModuleNotFoundError:
-        pass
+        lines.append("Bench executors (--executor): " + ", ".join(f"{e.name} [{e.source}]" for e in executors.entries()))
+        failures += executors.failures()
     if failures:
         lines.append("")
-        lines.append("Plugins that failed to load:")
+        lines.append("Plugins that failed to load (everything above still works):")
         for e in failures:
-            lines.append(f"  {e.name} ({e.source}): {e.error}")
+            lines.append(f"  {e.line()}")
     return "\n".join(lines)
+
+
+def _executors():
+    """The bench executor registry, when the bench feature is present."""
+    import importlib
+
+    try:
+        mod = importlib.import_module("mafac.bench.executors")
+    except ModuleNotFoundError as e:
+        if e.name and "mafac.bench.executors".startswith(e.name):
+            return None
+        raise
+    return getattr(mod, "EXECUTORS", None)

@@ -4,6 +4,12 @@ Built-ins are declared in `mafac/builtin_plugins.py` and published by setup.py a
 the same groups a user's package uses (`mafac.mixers`, `mafac.envs`, `mafac.executors`): there is
 one loading path for both. A plugin that fails to load is remembered with its reason, so one broken
 package never takes the others down and `mafac list` can say why.
+
+What counts as a failure, each reported as one line naming the plugin, its distribution and the
+problem (`Entry.line`): the target does not import (any exception, even SystemExit), the object
+fails the registry's `validate` (e.g. not a Mixer subclass), the name is a built-in's or another
+plugin's, or a mixer asks for a learner other than the one mafac has (`learner = "default"`).
+Asking for a failed plugin by name raises a MafacError carrying that same line.
 """
 
 from __future__ import annotations
@@ -16,6 +22,8 @@ from typing import Any, Callable, Dict, Iterable, List, Optional
 from mafac.errors import MafacError, unknown
 
 BUILTIN = "built-in"
+MAFAC_DIST = "mafac"  # entry points published by mafac itself: the built-in table is authoritative
+SHARED_LEARNER = "default"
 
 
 @dataclass
@@ -25,6 +33,11 @@ class Entry:
     target: str  # "module:attr", for messages
     obj: Any = None
     error: Optional[str] = None
+    kind: str = "plugin"
+
+    def line(self) -> str:
+        """The one line that says which plugin failed, from which distribution, and why."""
+        return f"{self.kind} {self.name!r} from {self.source} ({self.target}): {self.error}"
 
 
 @dataclass
@@ -47,45 +60,63 @@ class Registry:
         # pip-installed still works because the table is read directly.
         for name, target in builtin_targets.items():
             self._add(name, target, BUILTIN, lambda t=target: _import_target(t))
-        for ep in _entry_points(self.group):
+        try:
+            eps = _entry_points(self.group)
+        except Exception as e:  # a malformed entry_points.txt somewhere on the path
+            self._entries[f"!{self.group}"] = Entry(self.group, "an installed distribution", self.group,
+                                                    error=f"could not read entry points: {type(e).__name__}: {_one_line(e)}",
+                                                    kind=self.kind)
+            eps = []
+        for ep in sorted(eps, key=lambda ep: (ep.name, _dist_label(ep))):
             dist = _dist_label(ep)
+            if _dist_name(ep) == MAFAC_DIST or (ep.name in builtin_targets
+                                                and ep.value.replace(" ", "") == builtin_targets[ep.name]):
+                continue  # mafac's own published entry points: already added from the table
             if ep.name in builtin_targets:
-                if ep.value.replace(" ", "") == builtin_targets[ep.name]:
-                    continue  # mafac's own published entry point: already added
-                self._entries.setdefault(f"!{ep.name}@{dist}", Entry(
-                    ep.name, dist, ep.value,
-                    error=f"reuses the built-in name {ep.name!r}; rename it in its entry points"))
+                self._entries[f"!{ep.name}@{dist}"] = Entry(
+                    ep.name, dist, ep.value, kind=self.kind,
+                    error=f"reuses the built-in name {ep.name!r}; give it another name in its entry points")
                 continue
             if ep.name in self._entries:
                 prev = self._entries[ep.name]
                 self._entries[f"!{ep.name}@{dist}"] = Entry(
-                    ep.name, dist, ep.value,
-                    error=f"name {ep.name!r} is already provided by {prev.source}")
+                    ep.name, dist, ep.value, kind=self.kind,
+                    error=f"the name {ep.name!r} is already provided by {prev.source}; rename one of them")
                 continue
             self._add(ep.name, ep.value, dist, ep.load)
 
     def _add(self, name: str, target: str, source: str, loader: Callable[[], Any]) -> None:
-        entry = Entry(name, source, target)
+        entry = Entry(name, source, target, kind=self.kind)
         try:
             obj = loader()
-        except Exception as e:  # a plugin's import may raise anything
-            entry.error = f"failed to import {target}: {type(e).__name__}: {_one_line(e)}"
+        except (Exception, SystemExit) as e:  # a plugin's import may raise anything, even exit
+            entry.error = f"failed to import: {type(e).__name__}: {_one_line(e)}"
         else:
-            problem = self.validate(obj) if self.validate else None
+            problem = self._problem(obj)
             if problem:
-                entry.error = f"{target} {problem}"
+                entry.error = problem
             else:
                 entry.obj = obj
         self._entries[name] = entry
+
+    def _problem(self, obj: Any) -> Optional[str]:
+        try:
+            problem = self.validate(obj) if self.validate else None
+            if problem is None and self.group == "mafac.mixers":
+                problem = check_learner(obj)
+        except Exception as e:  # a hostile object (e.g. a property that raises) is still just a failure
+            problem = f"could not be checked: {type(e).__name__}: {_one_line(e)}"
+        return problem
 
     # -- queries -------------------------------------------------------------------------------
     def register(self, name: str, obj: Any, source: str = BUILTIN) -> None:
         """Add an object at run time (tests, notebooks); entry points are the normal way."""
         self._load()
-        problem = self.validate(obj) if self.validate else None
+        problem = self._problem(obj)
         if problem:
             raise MafacError(f"cannot register {self.kind} {name!r}: {problem}")
-        self._entries[name] = Entry(name, source, f"{getattr(obj, '__module__', '?')}:{getattr(obj, '__qualname__', name)}", obj)
+        target = f"{getattr(obj, '__module__', '?')}:{getattr(obj, '__qualname__', name)}"
+        self._entries[name] = Entry(name, source, target, obj, kind=self.kind)
 
     def unregister(self, name: str) -> None:
         self._load()
@@ -101,7 +132,7 @@ class Registry:
 
     def failures(self) -> List[Entry]:
         self._load()
-        return [e for e in self._entries.values() if e.error is not None]
+        return sorted((e for e in self._entries.values() if e.error is not None), key=lambda e: (e.name, e.source))
 
     def source(self, name: str) -> str:
         self.get(name)
@@ -111,9 +142,13 @@ class Registry:
         self._load()
         entry = self._entries.get(name)
         if entry is None:
-            raise unknown(self.kind, name, self.names())
+            err = unknown(self.kind, name, self.names())
+            failed = sorted({e.name for e in self.failures()} - set(self.names()))
+            if failed:
+                err = MafacError(f"{err}; plugins that failed to load: {', '.join(failed)} (see `mafac list`)")
+            raise err
         if entry.error is not None:
-            raise MafacError(f"{self.kind} {name!r} from {entry.source} is unavailable: {entry.error}")
+            raise MafacError(f"{entry.line()}; see `mafac list`")
         return entry.obj
 
     def __contains__(self, name: str) -> bool:
@@ -135,11 +170,36 @@ def _entry_points(group: str) -> Iterable[metadata.EntryPoint]:
         return list(metadata.entry_points().get(group, []))
 
 
+def check_learner(obj: Any) -> Optional[str]:
+    """A mixer may name the learner it needs (`learner = "default"`). mafac has one shared learner;
+    algorithms extend it through the mixer hooks, so any other value is a load failure."""
+    wanted = getattr(obj, "learner", SHARED_LEARNER)
+    if wanted == SHARED_LEARNER:
+        return None
+    return (f"needs learner {wanted!r}, but mafac has one shared learner ({SHARED_LEARNER!r}); "
+            f"extend it through the mixer hooks (forward, extra_losses, train_agents_on_td, default_overrides)")
+
+
+def _dist_name(ep: metadata.EntryPoint) -> Optional[str]:
+    dist = getattr(ep, "dist", None)
+    if dist is None:
+        return None
+    try:
+        name = dist.metadata["Name"]
+    except Exception:
+        return None
+    return name.lower().replace("_", "-") if name else None
+
+
 def _dist_label(ep: metadata.EntryPoint) -> str:
     dist = getattr(ep, "dist", None)
     if dist is None:
-        return "unknown distribution"
-    return f"{dist.metadata['Name']} {dist.version}"
+        return "an unknown distribution"
+    try:
+        name, version = dist.metadata["Name"], dist.version
+    except Exception:
+        name, version = None, None
+    return f"{name or 'an unnamed distribution'} {version or '(no version)'}".strip()
 
 
 def _one_line(e: BaseException) -> str:

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import contextlib
 import io
+import os
+import sys
 from typing import Any, Sequence
 
 import numpy as np
@@ -25,10 +27,27 @@ SMAX_MAPS = (
 )
 
 
+@contextlib.contextmanager
+def _silenced_stdout():
+    """jaxmarl prints about optional submodules on import, after resetting sys.stdout, so only a
+    file-descriptor-level redirect keeps that noise out of our users' output."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 1)
+        with contextlib.redirect_stdout(io.StringIO()):
+            yield
+    finally:
+        sys.stdout.flush()
+        os.dup2(saved, 1)
+        os.close(saved)
+        os.close(devnull)
+
+
 def _import_smax():
     import_jax()
-    # jaxmarl prints about optional submodules on import; that is noise for our users.
-    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+    with _silenced_stdout():
         from jaxmarl.environments.smax import HeuristicEnemySMAX, map_name_to_scenario
     return HeuristicEnemySMAX, map_name_to_scenario
 

@@ -1,0 +1,68 @@
+"""Shared fixtures. SMAX compiles its step once per (map, n_envs, env kwargs) and caches it on disk,
+so tests share a few small shapes: prefer `smax_env` (session-scoped, one env per shape) and the
+`TINY_*` settings below over new sizes."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+# One SMAX shape for everything that trains: episodes of at most 16 steps (random play ends some by truncation, some by defeat) keep the learner cheap.
+TINY_MAP = "3m"
+TINY_MAX_STEPS = 16
+TINY_N_ENVS = 4
+
+
+def _tiny_overrides(**extra) -> list:
+    base = {
+        "env.n_envs": TINY_N_ENVS, "env.test_n_envs": TINY_N_ENVS,
+        "env.kwargs.max_steps": TINY_MAX_STEPS,
+        "replay.capacity": 64, "learner.batch_size": 8, "learner.start_episodes": 8,
+        "agent.hidden_dim": 16, "run.test_interval": 200, "run.t_max": 600,
+        "learner.target_update_episodes": 20,
+    }
+    base.update(extra)
+    return [f"{k}={v}" for k, v in base.items()]
+
+
+@pytest.fixture(scope="session")
+def tiny_overrides():
+    """tiny_overrides(**{"section.key": value}) -> ["section.key=value", ...] for a run that
+    finishes in seconds on the shared SMAX shape (train and CLI tests)."""
+    return _tiny_overrides
+
+
+@pytest.fixture(scope="session")
+def smax_env():
+    """smax_env(map, n_envs, **kwargs) -> a shared SMAXEnv (reset it before use: others step it)."""
+    from mafac.envs.smax import SMAXEnv
+
+    envs = {}
+
+    def get(map_name: str = TINY_MAP, n_envs: int = TINY_N_ENVS, **kwargs):
+        key = (map_name, n_envs, tuple(sorted(kwargs.items())))
+        if key not in envs:
+            envs[key] = SMAXEnv(map_name, n_envs, seed=0, **kwargs)
+        return envs[key]
+
+    yield get
+    for env in envs.values():
+        env.close()
+
+
+@pytest.fixture
+def random_actions():
+    """random_actions(rng, avail) -> int [n_envs, n_agents], uniform over each agent's available actions."""
+
+    def pick(rng: np.random.Generator, avail: np.ndarray) -> np.ndarray:
+        scores = rng.random(avail.shape) + 1.0
+        return np.where(avail, scores, 0.0).argmax(-1)
+
+    return pick
