@@ -255,16 +255,16 @@ def test_qplex_in_bench_and_table(tmp_path, tiny_overrides):
 
 # -- the documented example plugin ------------------------------------------------------------------
 def documented_plugin():
-    """The code and pyproject of the "Write your own mixer" section (docs/plugins.md or README.md)."""
+    """The code and pyproject of the "Write your own mixer" section (README.md)."""
     import re
 
-    for doc in (ROOT / "docs" / "plugins.md", ROOT / "README.md"):
+    for doc in (ROOT / "README.md",):
         if doc.exists() and "## Write your own mixer" in doc.read_text():
             text = doc.read_text().split("## Write your own mixer", 1)[1]
             python = re.search(r"```python\n(.*?)```", text, re.S).group(1)
             toml = re.search(r"```toml\n(.*?)```", text, re.S).group(1)
             return python, toml
-    pytest.skip("no 'Write your own mixer' section in docs/plugins.md or README.md")
+    pytest.skip("no 'Write your own mixer' section in README.md")
 
 
 def test_documented_plugin_works(tmp_path):
