@@ -37,8 +37,8 @@ setup(
         "jax>=0.4.25",
     ],
     extras_require={
-        "dev": ["pytest>=7", "pytest-timeout"],
-        "ray": ["ray[default]>=2.9"],
+        "dev": ["pytest>=7", "ray>=2.9"],  # ray: the bench tests run the Ray executor for real
+        "ray": ["ray>=2.9"],
         # SMAC is not on PyPI under its own name (PyPI's `smac` is an unrelated optimiser):
         # install it from its repository, see README "Real StarCraft II".
         "sc2": ["smac @ git+https://github.com/oxwhirl/smac.git", "pysc2>=3.0", "protobuf<5"],

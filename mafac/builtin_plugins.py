@@ -17,5 +17,8 @@ ENTRY_POINTS = {
         "matrix": "mafac.envs.matrix:MatrixEnv",
         "sc2": "mafac.envs.sc2:SC2Env",
     },
-    "mafac.executors": {},
+    "mafac.executors": {
+        "local": "mafac.grid.executors.local:LocalExecutor",
+        "ray": "mafac.grid.executors.ray:RayExecutor",
+    },
 }

@@ -55,9 +55,9 @@ def _executors():
     import importlib
 
     try:
-        mod = importlib.import_module("mafac.sweep.executors")
+        mod = importlib.import_module("mafac.grid.executors")
     except ModuleNotFoundError as e:
-        if e.name and "mafac.sweep.executors".startswith(e.name):
+        if e.name and "mafac.grid.executors".startswith(e.name):
             return None
         raise
     return getattr(mod, "EXECUTORS", None)

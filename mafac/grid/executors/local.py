@@ -1,0 +1,52 @@
+"""Local executor: one spawned process per running job (JAX is not fork-safe)."""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import queue as queue_mod
+from typing import Callable, Dict, List
+
+from mafac.grid.executors import Executor
+
+
+def _child(job: Dict[str, object], results) -> None:
+    from mafac.grid.worker import run_job
+
+    results.put(run_job(job))
+
+
+class LocalExecutor(Executor):
+    def run(self, jobs: List[Dict[str, object]], on_done: Callable[[Dict[str, object]], None],
+            poll: Callable[[List[str]], None]) -> None:
+        ctx = mp.get_context("spawn")
+        results = ctx.Queue()
+        pending = list(jobs)
+        running: Dict[str, mp.Process] = {}
+        try:
+            while pending or running:
+                while pending and len(running) < self.workers:
+                    job = pending.pop(0)
+                    proc = ctx.Process(target=_child, args=(job, results), daemon=True)
+                    proc.start()
+                    running[str(job["run_dir"])] = proc
+                try:
+                    result = results.get(timeout=1.0)
+                except queue_mod.Empty:
+                    result = None
+                if result is not None:
+                    done = next((k for k in running if k.endswith(result["run"])), None)
+                    if done is not None:
+                        running.pop(done).join(timeout=30)
+                    on_done(result)
+                for key, proc in list(running.items()):  # a worker that died without a result
+                    if not proc.is_alive() and proc.exitcode not in (0, None):
+                        running.pop(key)
+                        on_done({"run": key.rsplit("/", 1)[-1], "status": "failed",
+                                 "error": f"worker process died (exit code {proc.exitcode})"})
+                poll(list(running))
+        finally:
+            for proc in running.values():
+                if proc.is_alive():
+                    proc.terminate()
+            for proc in running.values():
+                proc.join(timeout=10)

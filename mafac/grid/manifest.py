@@ -1,0 +1,91 @@
+"""The bench manifest: what was run, with which code, on which machine.
+
+Its `grid` and `configs` decide whether a rerun under the same name is the same bench (resume)
+or a different one (refused unless --force).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import subprocess
+import sys
+from pathlib import Path
+from typing import Dict, List, Optional
+
+from mafac.errors import MafacError
+
+MANIFEST = "manifest.json"
+
+
+def versions() -> Dict[str, Optional[str]]:
+    from importlib import metadata
+
+    out: Dict[str, Optional[str]] = {"python": platform.python_version()}
+    for dist in ("mafac", "torch", "jax", "jaxlib", "jaxmarl", "numpy"):
+        try:
+            out[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            out[dist] = None
+    return out
+
+
+def git_commit() -> Optional[str]:
+    here = Path(__file__).resolve().parent
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return out.stdout.strip() or None if out.returncode == 0 else None
+
+
+def machine() -> Dict[str, object]:
+    cpu = platform.processor() or None
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {"cores": os.cpu_count(), "cpu": cpu, "platform": platform.platform(), "executable": sys.executable}
+
+
+def build(grid: Dict[str, object], configs: Dict[str, Dict[str, object]]) -> Dict[str, object]:
+    return {"grid": grid, "configs": configs, "versions": versions(), "git_commit": git_commit(), "machine": machine()}
+
+
+def load(root: Path) -> Optional[Dict[str, object]]:
+    path = Path(root) / MANIFEST
+    if not path.exists():
+        return None
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise MafacError(f"{path}: corrupt manifest ({e}); use --force to start this bench again")
+
+
+def differences(old: Dict[str, object], new: Dict[str, object]) -> List[str]:
+    """What makes `new` a different bench from `old` (empty: the same bench, so resume)."""
+    diffs = []
+    for key in sorted(set(old.get("grid", {})) | set(new["grid"])):
+        if old.get("grid", {}).get(key) != new["grid"].get(key):
+            diffs.append(f"grid.{key}: {old.get('grid', {}).get(key)!r} -> {new['grid'].get(key)!r}")
+    old_cfg, new_cfg = old.get("configs", {}), new["configs"]
+    for run in sorted(set(old_cfg) & set(new_cfg)):
+        if old_cfg[run] != new_cfg[run]:
+            keys = _changed_keys(old_cfg[run], new_cfg[run])
+            diffs.append(f"config of {run}: {', '.join(keys[:3])}{' ...' if len(keys) > 3 else ''}")
+    return diffs
+
+
+def _changed_keys(a: Dict[str, object], b: Dict[str, object], prefix: str = "") -> List[str]:
+    keys = []
+    for k in sorted(set(a) | set(b)):
+        va, vb = a.get(k), b.get(k)
+        if isinstance(va, dict) and isinstance(vb, dict):
+            keys += _changed_keys(va, vb, f"{prefix}{k}.")
+        elif va != vb:
+            keys.append(f"{prefix}{k} {va!r} -> {vb!r}")
+    return keys

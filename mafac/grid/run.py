@@ -1,0 +1,220 @@
+"""Orchestrating a bench: plan, refuse or resume, run, summarise, aggregate."""
+
+from __future__ import annotations
+
+import shutil
+import sys
+import time
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence
+
+import click
+
+from mafac.atomic import write_json
+from mafac.errors import MafacError
+from mafac.grid import manifest as mf
+from mafac.grid.executors import get_executor
+from mafac.grid.spec import Job, estimate_seconds, expand
+from mafac.rundir import CHECKPOINT, RUN_JSON, STATUS_DONE, RunInfo
+
+SUMMARY = "summary.json"
+
+
+def _check_run_dir(job: Job) -> Optional[RunInfo]:
+    """A finished run's info; None to (re)run it. Corrupt files are named and the run restarts."""
+    run_dir = Path(job.run_dir)
+    if not (run_dir / RUN_JSON).exists():
+        if run_dir.exists() and (run_dir / CHECKPOINT).exists():
+            return None  # killed before its first run.json: the checkpoint is checked below
+        return None
+    try:
+        info = RunInfo.load(run_dir)
+    except MafacError as e:
+        click.echo(f"warning: {e}; restarting run", err=True)
+        shutil.rmtree(run_dir)
+        return None
+    if info.status == STATUS_DONE and info.env_steps >= job.steps:
+        return info
+    if (run_dir / CHECKPOINT).exists():
+        from mafac.checkpoint import load_file
+
+        try:
+            state = load_file(run_dir / CHECKPOINT)
+            if not isinstance(state, dict) or "replay_shards" not in state:
+                raise MafacError(f"{run_dir / CHECKPOINT}: corrupt checkpoint (not a mafac checkpoint)")
+        except MafacError as e:
+            click.echo(f"warning: {e}; restarting run", err=True)
+            shutil.rmtree(run_dir)
+    return None
+
+
+def _configs(jobs: Sequence[Job]) -> Dict[str, Dict[str, object]]:
+    """Resolve every run's config up front: a bad key fails the bench before anything starts."""
+    from mafac.config import build_config
+
+    out = {}
+    for j in jobs:
+        cfg = build_config(algo=j.algo, map_name=j.map, seed=j.seed, preset=j.preset, config_file=j.config_file,
+                           overrides=list(j.overrides) + [f"run.t_max={j.steps}"], env_backend=j.env_backend)
+        out[j.name] = cfg.to_dict()
+    return out
+
+
+def run_bench(algos: List[str], maps: List[str], seeds: List[int], steps: Optional[int], workers: int,
+              executor: str, address: Optional[str], name: str, out_root: Path, overrides: Sequence[str] = (),
+              config_file: Optional[str] = None, preset: Optional[str] = None, env_backend: Optional[str] = None,
+              force: bool = False) -> int:
+    if workers <= 0:
+        raise MafacError(f"bad --workers {workers!r}; it must be >= 1")
+    executor_cls = get_executor(executor)
+    root = Path(out_root) / name
+    jobs = expand(algos, maps, seeds, steps, root, overrides, config_file, preset, env_backend)
+    configs = _configs(jobs)
+    grid = {"algos": list(algos), "maps": list(maps), "seeds": list(seeds),
+            "steps": {m: jobs[[j.map for j in jobs].index(m)].steps for m in maps},
+            "env": env_backend, "preset": preset, "overrides": list(overrides), "config_file": config_file}
+    new = mf.build(grid, configs)
+    old = mf.load(root)
+    if old is not None:
+        diffs = mf.differences(old, new)
+        if diffs and not force:
+            raise MafacError(f"results/{name} holds a different bench ({'; '.join(diffs[:2])}); "
+                             f"use another --name, or --force to replace it")
+        if diffs:  # --force: runs whose config changed start again
+            for j in jobs:
+                if old.get("configs", {}).get(j.name) != configs[j.name] and Path(j.run_dir).exists():
+                    shutil.rmtree(j.run_dir)
+    write_json(root / mf.MANIFEST, new)
+
+    finished = {j.name: _check_run_dir(j) for j in jobs}
+    todo = [j for j in jobs if finished[j.name] is None]
+    est = estimate_seconds(todo, workers)
+    click.echo(f"mafac bench {name}: {len(algos)} algos x {len(maps)} maps x {len(seeds)} seeds = {len(jobs)} runs "
+               f"({len(jobs) - len(todo)} already done)", err=True)
+    click.echo("  algos " + ", ".join(algos) + " | maps " + ", ".join(maps) + " | seeds " + ", ".join(map(str, seeds)), err=True)
+    click.echo("  budget " + ", ".join(f"{m}: {grid['steps'][m]:,} env steps/run" for m in maps)
+               + f" | {workers} worker(s), executor {executor}", err=True)
+    click.echo(f"  estimated wall time {est / 60:.0f} min (from measured per-map throughput; an estimate)", err=True)
+
+    results: Dict[str, Dict[str, object]] = {}
+    for j in jobs:
+        info = finished[j.name]
+        if info is not None:
+            results[j.name] = _result_from_dir(j)
+    executor_results: Dict[str, Dict[str, object]] = {}
+    progress = _Progress(jobs, results)
+
+    def on_done(result: Dict[str, object]) -> None:
+        executor_results[result["run"]] = result
+        progress.done(result)
+
+    try:
+        executor_cls(workers, address).run([j.to_dict() for j in todo], on_done, progress.poll)
+    except KeyboardInterrupt:
+        progress.close()
+        click.echo(f"interrupted; rerun the same command to resume (results/{name})", err=True)
+        raise
+    progress.close()
+    for j in jobs:  # the run dirs are the truth, also for runs that finished in earlier attempts
+        from_dir = _result_from_dir(j)
+        if not from_dir.get("error") and executor_results.get(j.name, {}).get("error"):
+            from_dir["error"] = executor_results[j.name]["error"]  # e.g. a worker that died before writing
+            from_dir["status"] = "failed"
+        results[j.name] = from_dir
+    write_json(root / SUMMARY, {"name": name, "runs": results})
+    _aggregate(root)
+    failed = [k for k, r in results.items() if r.get("status") != STATUS_DONE]
+    done = len(jobs) - len(failed)
+    click.echo(f"bench {name}: {done}/{len(jobs)} runs done -> {root}", err=True)
+    if failed:
+        for k in failed:
+            click.echo(f"  failed: {k}: {results[k].get('error')}", err=True)
+        return 1
+    return 0
+
+
+def _result_from_dir(job: Job) -> Dict[str, object]:
+    run_dir = Path(job.run_dir)
+    try:
+        info = RunInfo.load(run_dir)
+    except MafacError as e:
+        return {"status": "failed", "error": str(e)}
+    out: Dict[str, object] = {"status": info.status, "env_steps": info.env_steps, "error": info.error}
+    try:
+        import pandas as pd
+
+        last = pd.read_csv(run_dir / "metrics.csv").iloc[-1]
+        out.update(test_win_rate=float(last["test_win_rate"]), wall_s=float(last["wall_s"]))
+    except Exception:  # missing or partial metrics: the status says enough
+        pass
+    return out
+
+
+def _aggregate(root: Path) -> None:
+    """Tables and plots through the analysis package; results are never lost if that fails."""
+    try:
+        from mafac.report import write_plots, write_table
+    except ImportError:
+        from mafac.grid.summary import write_summary_table
+
+        click.echo(write_summary_table(root))
+        return
+    try:
+        click.echo(write_table([root]))
+        write_plots([root])
+    except Exception as e:  # plotting must never cost the results
+        click.echo(f"warning: aggregating {root} failed ({type(e).__name__}: {e}); results are kept, "
+                   f"rerun `mafac table {root}`", err=True)
+
+
+class _Progress:
+    """One overall bar (runs done, env steps, ETA) and a status line per running job.
+
+    Env steps are read from each run's run.json (rewritten at every evaluation), so any executor,
+    local or remote, reports progress the same way.
+    """
+
+    def __init__(self, jobs: Sequence[Job], results: Dict[str, Dict[str, object]]) -> None:
+        from tqdm import tqdm
+
+        self.jobs = list(jobs)
+        self.done_runs, self.n_runs = len(results), len(jobs)
+        self.tty = sys.stderr.isatty()
+        self.bar = tqdm(total=sum(j.steps for j in jobs), initial=self._steps(), unit="step", unit_scale=True,
+                        file=sys.stderr, dynamic_ncols=True, mininterval=1.0 if self.tty else 30.0, smoothing=0.05)
+        self.bar.set_description_str(f"runs {self.done_runs}/{self.n_runs}", refresh=False)
+        self.last_print = time.monotonic()
+
+    def _steps(self) -> int:
+        total = 0
+        for j in self.jobs:
+            try:
+                info = RunInfo.load(Path(j.run_dir))
+            except MafacError:
+                continue
+            total += j.steps if info.status == STATUS_DONE else min(info.env_steps, j.steps)
+        return total
+
+    def done(self, result: Dict[str, object]) -> None:
+        self.done_runs += 1
+        self.bar.set_description_str(f"runs {self.done_runs}/{self.n_runs}", refresh=False)
+        status = result.get("status")
+        extra = f"win {result.get('test_win_rate', float('nan')):.2f}" if status == STATUS_DONE else result.get("error")
+        self.bar.write(f"  {result['run']}: {status} ({extra})", file=sys.stderr)
+
+    def poll(self, running: List[str]) -> None:
+        self.bar.update(max(0, self._steps() - self.bar.n))
+        now = time.monotonic()
+        if running and now - self.last_print > (10.0 if self.tty else 30.0):
+            self.last_print = now
+            lines = []
+            for j in self.jobs:
+                if j.run_dir in running:
+                    try:
+                        lines.append(f"{j.name} {RunInfo.load(Path(j.run_dir)).env_steps:,}/{j.steps:,}")
+                    except MafacError:
+                        lines.append(f"{j.name} starting")
+            self.bar.write("  running: " + " | ".join(lines), file=sys.stderr)
+
+    def close(self) -> None:
+        self.bar.close()

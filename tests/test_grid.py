@@ -1,0 +1,166 @@
+"""`mafac bench`: grid expansion, a real tiny bench, kill -9 and resume, failure isolation, Ray.
+
+Every bench here runs real worker processes on the tiny shared SMAX shape (see conftest)."""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from mafac.errors import MafacError
+from mafac.grid.spec import default_name, estimate_seconds, expand, parse_seeds
+
+MAFAC = [sys.executable, "-m", "mafac"]
+
+
+def _bench(tmp: Path, name: str, *extra: str, algos="vdn,qmix", seeds="2", steps=400, tiny):
+    sets = [x for o in tiny(**{"run.t_max": steps}) if not o.startswith("run.t_max") for x in ("--set", o)]
+    return MAFAC + ["bench", "--algos", algos, "--maps", "3m", "--seeds", seeds, "--steps", str(steps), "--workers", "2",
+                    "--out-root", str(tmp), "--name", name] + sets + list(extra)
+
+
+def _metrics(root: Path) -> dict:
+    return {p.parent.name: pd.read_csv(p).drop(columns=["wall_s"]) for p in sorted(root.glob("runs/*/metrics.csv"))}
+
+
+def test_grid_expansion_and_naming(tmp_path):
+    assert parse_seeds("3") == [0, 1, 2]
+    assert parse_seeds("0,4,7") == [0, 4, 7]
+    for bad in ("0", "a,b", "1,1", "-2"):
+        with pytest.raises(MafacError, match="--seeds"):
+            parse_seeds(bad)
+    jobs = expand(["vdn", "qmix"], ["3m", "8m"], [0, 1], None, tmp_path)
+    assert [j.name for j in jobs][:4] == ["vdn__3m__s0", "vdn__3m__s1", "qmix__3m__s0", "qmix__3m__s1"]
+    assert len(jobs) == 8 and len({j.run_dir for j in jobs}) == 8
+    assert all(Path(j.run_dir).parent == tmp_path / "runs" for j in jobs)
+    assert default_name(["vdn", "qmix"], ["3m"], datetime.date(2026, 1, 2)) == "vdn-qmix_3m_20260102"
+    # two workers halve the estimate of two equal runs
+    two = expand(["vdn"], ["3m"], [0, 1], 7000, tmp_path)
+    assert estimate_seconds(two, 2) == pytest.approx(estimate_seconds(two, 1) / 2)
+
+
+def test_tiny_bench_end_to_end_then_resume_is_a_no_op(tmp_path, tiny_overrides):
+    cmd = _bench(tmp_path, "tiny", tiny=tiny_overrides)
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr[-2000:]
+    root = tmp_path / "tiny"
+    runs = sorted(p.name for p in (root / "runs").iterdir())
+    assert runs == ["qmix__3m__s0", "qmix__3m__s1", "vdn__3m__s0", "vdn__3m__s1"]
+    manifest = json.loads((root / "manifest.json").read_text())
+    assert manifest["grid"]["algos"] == ["vdn", "qmix"] and set(manifest["configs"]) == set(runs)
+    assert manifest["versions"]["torch"] and manifest["machine"]["cores"]
+    summary = json.loads((root / "summary.json").read_text())["runs"]
+    assert all(r["status"] == "done" and r["env_steps"] == 400 for r in summary.values())
+    assert (root / "table.md").read_text().count("3m") >= 1
+    before = {p: p.stat().st_mtime_ns for p in root.glob("runs/*/metrics.csv")}
+    again = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0 and "4 already done" in again.stderr
+    assert before == {p: p.stat().st_mtime_ns for p in root.glob("runs/*/metrics.csv")}
+
+
+def test_sigkill_then_resume_equals_uninterrupted(tmp_path, tiny_overrides):
+    steps = 1200
+    ref = subprocess.run(_bench(tmp_path / "a", "b", algos="qmix", steps=steps, tiny=tiny_overrides),
+                         capture_output=True, text=True, timeout=600)
+    assert ref.returncode == 0, ref.stderr[-2000:]
+    cmd = _bench(tmp_path / "k", "b", algos="qmix", steps=steps, tiny=tiny_overrides)
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    root = tmp_path / "k" / "b"
+    deadline = time.time() + 300
+    try:
+        while time.time() < deadline:  # kill once a run has checkpointed past its start
+            infos = [json.loads(p.read_text()) for p in root.glob("runs/*/run.json") if p.stat().st_size]
+            if any(0 < i["env_steps"] < steps for i in infos):
+                break
+            time.sleep(0.2)
+        else:
+            pytest.fail("no run reached a checkpoint in time")
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    infos = [json.loads(p.read_text()) for p in root.glob("runs/*/run.json")]
+    assert any(i["status"] != "done" for i in infos), "the kill came too late to test anything"
+    resumed = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    a, b = _metrics(tmp_path / "a" / "b"), _metrics(root)
+    assert a.keys() == b.keys() and len(a) == 2
+    for run in a:
+        pd.testing.assert_frame_equal(a[run], b[run])
+
+
+def test_failed_run_is_isolated_and_reported(tmp_path, tiny_overrides):
+    # an absurd learning rate, given through --config: the loss is non-finite at the first update
+    cfg = tmp_path / "cfg.yaml"
+    cfg.write_text("learner:\n  lr: 1.0e+30\n")
+    cmd = _bench(tmp_path, "f", "--config", str(cfg), algos="vdn", seeds="1", tiny=tiny_overrides)
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 1
+    assert "failed: vdn__3m__s0" in out.stderr and "Traceback" not in out.stderr
+    summary = json.loads((tmp_path / "f" / "summary.json").read_text())["runs"]
+    assert summary["vdn__3m__s0"]["status"] == "failed" and "non-finite" in summary["vdn__3m__s0"]["error"]
+    assert (tmp_path / "f" / "runs" / "vdn__3m__s0" / "error.txt").exists()
+
+
+def test_one_failure_does_not_stop_the_others(tmp_path):
+    """The payoff kwarg only affects the `custom` map: its huge payoff overflows the loss to inf,
+    so that run fails with a non-finite loss while `qtran_game` trains to the end."""
+    cmd = MAFAC + ["bench", "--algos", "vdn", "--maps", "custom,qtran_game", "--env", "matrix", "--preset", "matrix",
+                   "--seeds", "1", "--steps", "300", "--workers", "2", "--out-root", str(tmp_path), "--name", "mixed",
+                   "--set", "run.test_interval=100", "--set", "env.kwargs.payoff=[[3.0e+38,0],[0,0]]"]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 1
+    assert "failed: vdn__custom__s0" in out.stderr and "Traceback" not in out.stderr
+    summary = json.loads((tmp_path / "mixed" / "summary.json").read_text())["runs"]
+    assert summary["vdn__custom__s0"]["status"] == "failed"
+    assert summary["vdn__qtran_game__s0"]["status"] == "done" and summary["vdn__qtran_game__s0"]["env_steps"] >= 300
+
+
+def test_changed_grid_is_refused_unless_forced(tmp_path):
+    common = ["--env", "matrix", "--preset", "matrix", "--maps", "qtran_game", "--seeds", "1", "--steps", "200",
+              "--workers", "1", "--out-root", str(tmp_path), "--name", "g", "--set", "run.test_interval=100"]
+    assert subprocess.run(MAFAC + ["bench", "--algos", "vdn"] + common, capture_output=True, timeout=300).returncode == 0
+    out = subprocess.run(MAFAC + ["bench", "--algos", "vdn,qmix"] + common, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 1 and "different bench" in out.stderr and "grid.algos" in out.stderr
+    assert len(out.stderr.strip().splitlines()) == 1
+    forced = subprocess.run(MAFAC + ["bench", "--algos", "vdn,qmix", "--force"] + common, capture_output=True, text=True, timeout=300)
+    assert forced.returncode == 0, forced.stderr[-2000:]
+    assert json.loads((tmp_path / "g" / "manifest.json").read_text())["grid"]["algos"] == ["vdn", "qmix"]
+
+
+def test_ray_executor_gives_the_same_layout(tmp_path):
+    pytest.importorskip("ray", reason="ray is the optional extra mafac[ray]")
+    cmd = MAFAC + ["bench", "--algos", "vdn,qmix", "--maps", "qtran_game", "--env", "matrix", "--preset", "matrix",
+                   "--seeds", "1", "--steps", "200", "--workers", "2", "--executor", "ray", "--out-root", str(tmp_path),
+                   "--name", "r", "--set", "run.test_interval=100"]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env={**os.environ, "RAY_ADDRESS": ""})
+    assert out.returncode == 0, out.stderr[-3000:]
+    root = tmp_path / "r"
+    assert sorted(p.name for p in (root / "runs").iterdir()) == ["qmix__qtran_game__s0", "vdn__qtran_game__s0"]
+    assert all(json.loads(p.read_text())["status"] == "done" for p in root.glob("runs/*/run.json"))
+    assert (root / "summary.json").exists() and (root / "manifest.json").exists()
+
+
+@pytest.mark.parametrize("args,needle", [
+    (["--algos", "vdn,nope"], "nope"),
+    (["--maps", "3x"], "3x"),
+    (["--seeds", "a,b"], "a,b"),
+    (["--executor", "foo"], "foo"),
+    (["--workers", "0"], "--workers"),
+    (["--steps", "-5"], "--steps"),
+])
+def test_bad_options_are_one_line_errors(tmp_path, args, needle):
+    out = subprocess.run(MAFAC + ["bench", "--out-root", str(tmp_path)] + args, capture_output=True, text=True, timeout=120)
+    assert out.returncode != 0
+    assert "Traceback" not in out.stderr
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1 and needle in lines[0], out.stderr
+    assert not (tmp_path / "runs").exists()
