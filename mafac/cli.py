@@ -123,7 +123,7 @@ def _register_optional_commands() -> None:
     """Commands that live with their own feature package; absent ones are simply not offered."""
     import importlib
 
-    for module, names in (("mafac.report.cli", ("table", "plot", "export")), ("mafac.grid.cli", ("bench",))):
+    for module, names in (("mafac.analysis.cli", ("table", "plot", "export")), ("mafac.grid.cli", ("bench",))):
         try:
             mod = importlib.import_module(module)
         except ModuleNotFoundError as e:

@@ -61,6 +61,7 @@ def test_tiny_bench_end_to_end_then_resume_is_a_no_op(tmp_path, tiny_overrides):
     summary = json.loads((root / "summary.json").read_text())["runs"]
     assert all(r["status"] == "done" and r["env_steps"] == 400 for r in summary.values())
     assert (root / "table.md").read_text().count("3m") >= 1
+    assert (root / "plots" / "learning_curves.png").stat().st_size > 1000
     before = {p: p.stat().st_mtime_ns for p in root.glob("runs/*/metrics.csv")}
     again = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert again.returncode == 0 and "4 already done" in again.stderr

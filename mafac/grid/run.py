@@ -153,7 +153,7 @@ def _result_from_dir(job: Job) -> Dict[str, object]:
 def _aggregate(root: Path) -> None:
     """Tables and plots through the analysis package; results are never lost if that fails."""
     try:
-        from mafac.report import write_plots, write_table
+        from mafac.analysis import write_plots, write_table
     except ImportError:
         from mafac.grid.summary import write_summary_table
 
