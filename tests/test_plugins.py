@@ -236,19 +236,16 @@ def test_qplex_trains_on_smax(tmp_path, tiny_overrides):
 def test_qplex_in_bench_and_table(tmp_path, tiny_overrides):
     """`mafac bench --algos qmix,qplex` runs both and its table (or `mafac table`) has a row for each."""
     require_qplex()
-    if importlib.util.find_spec("mafac.bench") is None:
-        pytest.skip("`mafac bench` is not part of this checkout yet (no mafac/bench)")
     sets = [a for o in tiny_overrides() for a in ("--set", o)]
     env = {**os.environ, "PYTHONWARNINGS": "ignore"}
     proc = subprocess.run(CMD + ["bench", "--algos", "qmix,qplex", "--maps", "3m", "--seeds", "1", "--steps", "200",
                                  *sets], capture_output=True, text=True, timeout=600, cwd=tmp_path, env=env)
     assert proc.returncode == 0, proc.stderr
     text = proc.stdout
-    if importlib.util.find_spec("mafac.analysis") is not None:  # the table command reads the results folder
-        table = subprocess.run(CMD + ["table", "results"], capture_output=True, text=True, timeout=300,
-                               cwd=tmp_path, env=env)
-        assert table.returncode == 0, table.stderr
-        text = table.stdout
+    table = subprocess.run(CMD + ["table", "results"], capture_output=True, text=True, timeout=300,
+                           cwd=tmp_path, env=env)
+    assert table.returncode == 0, table.stderr
+    text = table.stdout
     rows = [l for l in text.splitlines() if "3m" in l or "qmix" in l or "qplex" in l]
     assert any("qmix" in l for l in rows) and any("qplex" in l for l in rows), text
 

@@ -24,9 +24,7 @@ def _check_run_dir(job: Job) -> Optional[RunInfo]:
     """A finished run's info; None to (re)run it. Corrupt files are named and the run restarts."""
     run_dir = Path(job.run_dir)
     if not (run_dir / RUN_JSON).exists():
-        if run_dir.exists() and (run_dir / CHECKPOINT).exists():
-            return None  # killed before its first run.json: the checkpoint is checked below
-        return None
+        return None  # never started, or killed before its first run.json (then no checkpoint either)
     try:
         info = RunInfo.load(run_dir)
     except MafacError as e:
@@ -38,10 +36,14 @@ def _check_run_dir(job: Job) -> Optional[RunInfo]:
     if (run_dir / CHECKPOINT).exists():
         from mafac.checkpoint import load_file
 
+        from mafac.checkpoint import REPLAY_DIR
+
         try:
             state = load_file(run_dir / CHECKPOINT)
             if not isinstance(state, dict) or "replay_shards" not in state:
                 raise MafacError(f"{run_dir / CHECKPOINT}: corrupt checkpoint (not a mafac checkpoint)")
+            for shard in state["replay_shards"]:  # a checkpoint is only as good as its replay shards
+                load_file(run_dir / REPLAY_DIR / shard["file"])
         except MafacError as e:
             click.echo(f"warning: {e}; restarting run", err=True)
             shutil.rmtree(run_dir)

@@ -12,7 +12,10 @@ from mafac.grid.executors import Executor
 def _child(job: Dict[str, object], results) -> None:
     from mafac.grid.worker import run_job
 
-    results.put(run_job(job))
+    try:
+        results.put(run_job(job))
+    except KeyboardInterrupt:  # Ctrl-C reaches the whole process group: the bench reports it once
+        pass
 
 
 class LocalExecutor(Executor):
@@ -35,9 +38,9 @@ class LocalExecutor(Executor):
                     result = None
                 if result is not None:
                     done = next((k for k in running if k.endswith(result["run"])), None)
-                    if done is not None:
+                    if done is not None:  # else already reported as a dead worker
                         running.pop(done).join(timeout=30)
-                    on_done(result)
+                        on_done(result)
                 for key, proc in list(running.items()):  # a worker that died without a result
                     if not proc.is_alive() and proc.exitcode not in (0, None):
                         running.pop(key)
