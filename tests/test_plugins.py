@@ -12,7 +12,6 @@ exits non-zero with that line and no traceback.
 from __future__ import annotations
 
 import csv
-import importlib.util
 import os
 import subprocess
 import sys

@@ -10,7 +10,7 @@ import pandas as pd
 
 from mafac.analysis.load import Results, load_results
 from mafac.analysis.stats import (interval_estimates, performance_profiles, probability_of_improvement,
-                                  score_matrix, standard_funcs)
+                                  score_matrix, scores_by_label, standard_funcs)
 
 METRIC = "test_win_rate"
 
@@ -48,6 +48,13 @@ def _iqm(x: np.ndarray) -> float:
     from scipy import stats
 
     return float(stats.trim_mean(x, 0.25)) if len(x) else float("nan")
+
+
+def _interval(ax, y: float, estimate, colour) -> None:
+    """A horizontal CI bar with a tick at the point estimate."""
+    point, low, high = estimate
+    ax.barh(y, high - low, left=low, height=0.6, color=colour, alpha=0.7)
+    ax.vlines(point, y - 0.3, y + 0.3, color="black")
 
 
 def learning_curves(res: Results, colours, plt, out: Path) -> List[Path]:
@@ -104,17 +111,13 @@ def final_performance(res: Results, colours, plt, out: Path) -> List[Path]:
 
 
 def aggregate(res: Results, colours, plt, out: Path) -> List[Path]:
-    final = res.final(METRIC)
-    scores = {lab: score_matrix(final, METRIC, lab, res.maps) for lab in res.labels}
-    scores = {k: v for k, v in scores.items() if v is not None}
+    scores = scores_by_label(res.final(METRIC), METRIC, res.labels, res.maps)
     est = interval_estimates(scores, standard_funcs())
     names = ["median", "iqm", "mean", "optimality_gap"]
     fig, axes = plt.subplots(1, 4, figsize=(14, 0.6 + 0.5 * len(scores)), sharey=True)
     for ax, name in zip(axes, names):
         for y, lab in enumerate(sorted(scores)):
-            p, lo, hi = est[lab][name]
-            ax.barh(y, hi - lo, left=lo, height=0.6, color=colours[lab], alpha=0.7)
-            ax.vlines(p, y - 0.3, y + 0.3, color="black")
+            _interval(ax, y, est[lab][name], colours[lab])
         ax.set_title(name.replace("_", " ").replace("iqm", "IQM"))
         ax.set_xlabel("test win rate")
     axes[0].set_yticks(range(len(scores)), sorted(scores))
@@ -125,14 +128,11 @@ def aggregate(res: Results, colours, plt, out: Path) -> List[Path]:
 
 
 def improvement(res: Results, colours, plt, out: Path) -> List[Path]:
-    final = res.final(METRIC)
-    scores = {lab: score_matrix(final, METRIC, lab, res.maps) for lab in res.labels}
-    scores = {k: v for k, v in scores.items() if v is not None}
+    scores = scores_by_label(res.final(METRIC), METRIC, res.labels, res.maps)
     probs = probability_of_improvement(scores)
     fig, ax = plt.subplots(figsize=(6, 0.8 + 0.5 * max(1, len(probs))))
-    for y, ((x, z), (p, lo, hi)) in enumerate(sorted(probs.items())):
-        ax.barh(y, hi - lo, left=lo, height=0.6, color=colours[x], alpha=0.7)
-        ax.vlines(p, y - 0.3, y + 0.3, color="black")
+    for y, ((x, _), estimate) in enumerate(sorted(probs.items())):
+        _interval(ax, y, estimate, colours[x])
     ax.set_yticks(range(len(probs)), [f"P({x} > {z})" for (x, z) in sorted(probs)])
     ax.axvline(0.5, color="grey", linestyle="--")
     ax.set_xlim(0, 1)
@@ -144,9 +144,7 @@ def improvement(res: Results, colours, plt, out: Path) -> List[Path]:
 
 
 def profiles(res: Results, colours, plt, out: Path) -> List[Path]:
-    final = res.final(METRIC)
-    scores = {lab: score_matrix(final, METRIC, lab, res.maps) for lab in res.labels}
-    scores = {k: v for k, v in scores.items() if v is not None}
+    scores = scores_by_label(res.final(METRIC), METRIC, res.labels, res.maps)
     taus = np.linspace(0.0, 1.0, 51)
     prof, cis = performance_profiles(scores, taus)
     fig, ax = plt.subplots(figsize=(6, 4))

@@ -39,6 +39,16 @@ def score_matrix(final: pd.DataFrame, metric: str, label: str, maps: List[str]) 
     return np.stack([c[:k] for c in cols], axis=1)
 
 
+def scores_by_label(final: pd.DataFrame, metric: str, labels: List[str], maps: List[str]) -> Dict[str, np.ndarray]:
+    """{label: scores[n_seeds, n_maps]} for every label that has runs on all of `maps`."""
+    out = {}
+    for label in labels:
+        scores = score_matrix(final, metric, label, maps)
+        if scores is not None:
+            out[label] = scores
+    return out
+
+
 def interval_estimates(scores: Dict[str, np.ndarray], funcs: Dict[str, callable]) -> Dict[str, Dict[str, Tuple[float, float, float]]]:
     """{label: {stat: (point, low, high)}}."""
     rly, _ = _rly()

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from mafac.analysis.load import Results, load_results
-from mafac.analysis.stats import interval_estimates, score_matrix, standard_funcs, steps_to
+from mafac.analysis.stats import interval_estimates, scores_by_label, standard_funcs, steps_to
 from mafac.atomic import write_text
 from mafac.errors import MafacError
 
@@ -33,8 +33,7 @@ def table_frame(res: Results, metric: str = "test_win_rate", at: Optional[int] =
     funcs = standard_funcs()
     rows = []
     for m in res.maps:
-        scores = {lab: score_matrix(final, metric, lab, [m]) for lab in res.labels}
-        scores = {k: v for k, v in scores.items() if v is not None}
+        scores = scores_by_label(final, metric, res.labels, [m])
         # One task: rliable's aggregate_median is the median of per-task *means*, so the median
         # over seeds is taken directly here.
         est = interval_estimates(scores, {"median": lambda x: np.median(x), "iqm": funcs["iqm"]})
@@ -50,8 +49,7 @@ def table_frame(res: Results, metric: str = "test_win_rate", at: Optional[int] =
                          "iqm_low": e["iqm"][1], "iqm_high": e["iqm"][2],
                          "steps_to_80": med_reach if metric == "test_win_rate" else None})
     if len(res.maps) > 1:
-        scores = {lab: score_matrix(final, metric, lab, res.maps) for lab in res.labels}
-        scores = {k: v for k, v in scores.items() if v is not None}
+        scores = scores_by_label(final, metric, res.labels, res.maps)
         if scores:
             est = interval_estimates(scores, {"median": funcs["median"], "iqm": funcs["iqm"]})
             for lab, e in est.items():
