@@ -9,6 +9,7 @@ what the SMAC runs take hours to hint at: which joint values a mixer can represe
 
 from __future__ import annotations
 
+import numbers
 from typing import Dict, Sequence, Tuple
 
 import numpy as np
@@ -26,11 +27,16 @@ GAMES = ("qtran_game", "climbing", "penalty", "custom", "two_step")
 
 
 def payoff_matrix(map_name: str, penalty_k: float = 100.0, payoff=None, **_) -> np.ndarray:
-    """The payoff of a one-step game (for two_step: its stage-2B payoff; see `two_step_payoffs`)."""
+    """The published payoff of a one-step game, to print next to a learned joint-Q table.
+
+    Takes the env's kwargs as they are (others such as reward_scale are ignored), so callers can
+    pass `**cfg.env.kwargs`. For two_step this is the interesting stage-2B payoff; both stages
+    come from `two_step_payoffs`.
+    """
     if map_name in ONE_STEP:
         return np.asarray(ONE_STEP[map_name], dtype=np.float32)
     if map_name == "penalty":
-        k = -float(penalty_k)
+        k = -_number("penalty_k", penalty_k)
         return np.asarray([[k, 0, 10], [0, 2, 0], [10, 0, k]], dtype=np.float32)
     if map_name == "custom":
         return _check_payoff(payoff)
@@ -40,27 +46,43 @@ def payoff_matrix(map_name: str, penalty_k: float = 100.0, payoff=None, **_) -> 
 
 
 def two_step_payoffs() -> Tuple[np.ndarray, np.ndarray]:
+    """two_step's stage payoffs (2A, 2B): 2A pays 7 whatever the agents do, 2B pays 8 only to
+    a coordinated (1, 1), which is what makes the optimal first move hard for VDN."""
     return np.asarray(TWO_STEP_2A, dtype=np.float32), np.asarray(TWO_STEP_2B, dtype=np.float32)
 
 
 def optimal_return(map_name: str, **kwargs) -> float:
+    """The best episode return (unscaled by reward_scale): what `battle_won` compares against."""
     if map_name == "two_step":
         return 8.0
     return float(payoff_matrix(map_name, **kwargs).max())
 
 
+def _number(name: str, value: object) -> float:
+    """A kwarg from YAML may be any type; a string or None must fail as a user error, not deep inside."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not np.isfinite(float(value)):
+        raise MafacError(f"bad {name} {value!r} for the matrix env; expected a finite number")
+    return float(value)
+
+
 def _check_payoff(payoff) -> np.ndarray:
-    try:
-        arr = np.asarray(payoff, dtype=np.float32)
-    except (TypeError, ValueError):
-        arr = None
-    if arr is None or arr.ndim != 2 or arr.shape[0] < 1 or arr.shape[1] < 1 or not np.isfinite(arr).all():
-        raise MafacError(f"bad payoff {payoff!r} for the custom matrix game; expected a 2-D list of numbers, "
-                         f"e.g. --set env.kwargs.payoff=[[8,-12],[-12,0]]")
-    return arr
+    """Strict on purpose: numpy would quietly turn "3" into 3.0 or a ragged list into objects."""
+    rows = payoff.tolist() if isinstance(payoff, np.ndarray) else payoff
+    ok = (isinstance(rows, (list, tuple)) and len(rows) > 0
+          and all(isinstance(r, (list, tuple)) and len(r) == len(rows[0]) > 0 for r in rows)
+          and all(isinstance(x, numbers.Real) and not isinstance(x, bool) and np.isfinite(float(x))
+                  for r in rows for x in r))
+    if not ok:
+        shown = " ".join(repr(payoff).split())  # one line, even for a numpy array
+        raise MafacError(f"bad payoff {shown} for the custom matrix game; expected a rectangular 2-D list "
+                         f"of finite numbers, e.g. --set env.kwargs.payoff=[[8,-12],[-12,0]]")
+    return np.asarray(rows, dtype=np.float32)
 
 
 class MatrixEnv(BatchedEnv):
+    """Two agents on one of `GAMES`; obs = state for both (a constant 1.0 for one-step games,
+    a one-hot of {1, 2A, 2B} for two_step), so any recurrent agent network has an input."""
+
     name = "matrix"
 
     def __init__(self, map_name: str, n_envs: int, seed: int, penalty_k: float = 100.0, payoff=None,
@@ -69,7 +91,7 @@ class MatrixEnv(BatchedEnv):
             raise unknown("matrix game", map_name, GAMES)
         super().__init__(map_name, n_envs, seed)
         self.two_step = map_name == "two_step"
-        self.reward_scale = float(reward_scale)
+        self.reward_scale = _number("reward_scale", reward_scale)
         self.optimum = optimal_return(map_name, penalty_k=penalty_k, payoff=payoff) * self.reward_scale
         if self.two_step:
             self.payoff = None
@@ -117,6 +139,8 @@ class MatrixEnv(BatchedEnv):
         return self._observe(self.stage)
 
     def step(self, actions: np.ndarray) -> Transition:
+        """Ends are always `terminated`, never `truncated`: episode_limit is the game's own length,
+        so there is nothing past it to bootstrap from."""
         actions = np.asarray(actions, dtype=np.int64)
         a1, a2 = actions[:, 0], actions[:, 1]
         if self.two_step:
@@ -143,10 +167,13 @@ class MatrixEnv(BatchedEnv):
                           np.zeros(self.n_envs, dtype=bool), won, self._observe(self.stage))
 
     def snapshot(self) -> Dict[str, object]:
+        """Plain arrays and the generator's state dict: picklable and independent of this env."""
         return {"t": self.t.copy(), "stage": self.stage.copy(), "returns": self.returns.copy(),
                 "rng": self.rng.bit_generator.state}
 
     def restore(self, snapshot: Dict[str, object]) -> None:
+        if len(snapshot["t"]) != self.n_envs:
+            raise MafacError(f"matrix env snapshot holds {len(snapshot['t'])} envs, this env has {self.n_envs}")
         self.t, self.stage = snapshot["t"].copy(), snapshot["stage"].copy()
         self.returns = snapshot["returns"].copy()
         self.rng.bit_generator.state = snapshot["rng"]
