@@ -1,7 +1,8 @@
-"""Tables, plots and exports from synthetic results with known values, written by the test."""
+"""`mafac table/plot/export` on synthetic results with known values, written here as real run dirs."""
 
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 
@@ -9,27 +10,25 @@ import matplotlib.image as mpimg
 import numpy as np
 import pandas as pd
 import pytest
+from click.testing import CliRunner
+from scipy import stats as sps
 
-from mafac.analysis import load_results, write_plots, write_table
-from mafac.analysis.export import export
-from mafac.analysis.table import table_frame
+from mafac.analysis import export, load_results, table_frame, write_plots, write_table
+from mafac.analysis.cli import export as export_cmd, plot as plot_cmd, table as table_cmd
+from mafac.analysis.plots import FIGURES, _run_curves, palette
 from mafac.errors import MafacError
-from mafac.rundir import RunInfo
+from mafac.rundir import METRIC_COLUMNS, STATUS_DONE, RunInfo
 
 STEPS = np.arange(0, 100_001, 10_000)
+REPS = 200  # enough for CIs to be meaningful, cheap enough for CI machines
+QMIX = [0.9, 1.0, 0.95, 0.85, 0.92]  # median 0.92, IQM = mean(0.9, 0.92, 0.95)
+VDN = [0.5, 0.6, 0.55, 0.4, 0.45]
+# iql runs only on 3m, 3 seeds: first reaches 80% at 20k, 50k, never -> median seed at 50k
+IQL = {0: (0.85, 20_000), 1: (0.9, 50_000), 2: (0.3, None)}
 
 
-def _run(root: Path, algo: str, map_name: str, seed: int, curve) -> Path:
-    d = root / "runs" / f"{algo}__{map_name}__s{seed}"
-    d.mkdir(parents=True)
-    RunInfo(algo, map_name, "smax", seed, "done", int(STEPS[-1]), int(STEPS[-1])).save(d)
-    pd.DataFrame({"env_steps": STEPS, "episodes": STEPS // 20, "test_win_rate": curve, "test_return": np.asarray(curve) * 20,
-                  "loss": 0.1, "epsilon": 0.05, "wall_s": STEPS / 500}).to_csv(d / "metrics.csv", index=False)
-    return d
-
-
-def _ramp(final: float, reach80_at: int | None):
-    """A curve ending at `final` that first reaches 0.8 at `reach80_at` env steps (None: never)."""
+def _curve(final: float, reach80_at: int | None) -> np.ndarray:
+    """Zero, then 0.8 from `reach80_at` on (never if None), ending at `final`."""
     curve = np.zeros(len(STEPS))
     if reach80_at is not None:
         curve[STEPS >= reach80_at] = 0.8
@@ -37,95 +36,235 @@ def _ramp(final: float, reach80_at: int | None):
     return curve
 
 
+def _run(root: Path, algo: str, map_name: str, seed: int, curve, steps=STEPS, status=STATUS_DONE) -> Path:
+    d = root / "runs" / f"{algo}__{map_name}__s{seed}"
+    d.mkdir(parents=True)
+    RunInfo(algo, map_name, "smax", seed, status, int(steps[-1]), int(steps[-1])).save(d)
+    curve = np.asarray(curve, dtype=float)
+    pd.DataFrame({"env_steps": steps, "episodes": steps // 20, "test_win_rate": curve, "test_return": curve * 20,
+                  "loss": 0.1, "epsilon": 0.05, "wall_s": steps / 500}).to_csv(d / "metrics.csv", index=False)
+    return d
+
+
 @pytest.fixture
-def results(tmp_path):
+def bench(tmp_path) -> Path:
     root = tmp_path / "bench"
-    finals = {"qmix": [0.9, 1.0, 0.95, 0.85, 0.92], "vdn": [0.5, 0.6, 0.55, 0.4, 0.45]}
-    for algo, vals in finals.items():
-        for seed, v in enumerate(vals):
-            for m in ("3m", "8m"):
-                _run(root, algo, m, seed, _ramp(v, 30_000 if algo == "qmix" else None))
-    return root, finals
+    for m in ("3m", "8m"):
+        for seed, (q, v) in enumerate(zip(QMIX, VDN)):
+            _run(root, "qmix", m, seed, _curve(q, 30_000))
+            _run(root, "vdn", m, seed, _curve(v, None))
+    for seed, (final, reach) in IQL.items():
+        _run(root, "iql", "3m", seed, _curve(final, reach))
+    return root
 
 
-def test_table_numbers(results):
-    root, finals = results
-    frame = table_frame(load_results([root]))
-    row = frame[(frame["map"] == "3m") & (frame["label"] == "qmix")].iloc[0]
-    vals = np.array(finals["qmix"])
-    assert row["median"] == pytest.approx(np.median(vals))
-    s = np.sort(vals)
-    assert row["iqm"] == pytest.approx(np.mean(s[1:4]), abs=1e-9) or row["iqm"] == pytest.approx(np.mean(s[1:-1]))
-    assert row["median_low"] <= np.median(vals) <= row["median_high"]
-    assert row["n"] == 5 and row["steps_to_80"] == 30_000
-    vdn = frame[(frame["map"] == "3m") & (frame["label"] == "vdn")].iloc[0]
-    assert vdn["steps_to_80"] is None or np.isnan(vdn["steps_to_80"])
-    assert "all maps" in set(frame["map"])
-    text = write_table([root])
-    assert (root / "table.md").read_text() == text
-    line = next(l for l in text.splitlines() if l.startswith("| 3m"))
-    assert "**0.92**" in line and "80%@30k" in line and "80%@never" in line
+def _row(frame: pd.DataFrame, m: str, label: str) -> pd.Series:
+    return frame[(frame["map"] == m) & (frame["label"] == label)].iloc[0]
 
 
-def test_every_figure_is_a_real_image(results):
-    root, _ = results
-    paths = write_plots([root])
-    names = {p.stem for p in paths}
-    assert names == {"learning_curves", "final_performance", "aggregate", "probability_of_improvement", "performance_profiles"}
-    for p in paths:
-        data = p.read_bytes()
-        if p.suffix == ".png":
-            assert data[:8] == b"\x89PNG\r\n\x1a\n"
-            img = mpimg.imread(p)
-            assert img.shape[0] > 100 and img.shape[1] > 100 and img.std() > 0.01
-        else:
-            assert data[:4] == b"%PDF" and len(data) > 1000
+def _md_row(text: str, m: str) -> str:
+    return next(line for line in text.splitlines() if line.startswith(f"| {m} |"))
 
 
-def test_merging_two_result_directories(results, tmp_path):
-    root, _ = results
-    other = tmp_path / "reference"
+def test_table_numbers_on_known_seed_values(bench):
+    frame = table_frame(load_results([bench]), reps=REPS)
+    q = _row(frame, "3m", "qmix")
+    assert q["n"] == 5 and q["median"] == pytest.approx(0.92)
+    assert q["iqm"] == pytest.approx(np.mean([0.9, 0.92, 0.95])) == pytest.approx(sps.trim_mean(QMIX, 0.25))
+    assert q["median_low"] <= 0.92 <= q["median_high"] and q["iqm_low"] <= q["iqm"] <= q["iqm_high"]
+    assert q["median_low"] >= min(QMIX) and q["median_high"] <= max(QMIX)
+    assert q["steps_to_80"] == 30_000 and q["seeds_reached_80"] == 5
+    v = _row(frame, "8m", "vdn")
+    assert v["median"] == pytest.approx(0.5) and np.isnan(v["steps_to_80"]) and v["seeds_reached_80"] == 0
+    i = _row(frame, "3m", "iql")
+    assert i["n"] == 3 and i["median"] == pytest.approx(0.85) and i["iqm"] == pytest.approx(np.mean([0.85, 0.9, 0.3]))
+    assert i["steps_to_80"] == 50_000 and i["seeds_reached_80"] == 2
+    agg = _row(frame, "all maps", "qmix")  # both maps hold the same seeds: the aggregate equals a map's numbers
+    assert agg["kind"] == "aggregate" and agg["n"] == 5 and agg["iqm"] == pytest.approx(q["iqm"])
+    assert "iql" not in set(frame[frame["map"] == "all maps"]["label"])  # no runs on 8m
+
+
+def test_markdown_table_bolds_best_and_is_written(bench):
+    text = write_table([bench], reps=REPS)
+    assert (bench / "table.md").read_text() == text
+    assert _md_row(text, "map") == "| map | iql | qmix | vdn |"
+    row = _md_row(text, "3m")
+    cells = row.split(" | ")
+    assert cells[2].startswith("**0.92** [") and "IQM 0.92, n=5, 80% @ 30k" in cells[2]
+    assert "**" not in cells[1] + cells[3]
+    assert "0.85 [" in cells[1] and "80% @ 50k (2/3 seeds)" in cells[1]
+    assert "80% never" in cells[3]
+    assert "**0.92**" in _md_row(text, "all maps") and "n=5x2" in _md_row(text, "all maps")
+    assert "Not in 'all maps' (no runs on every map): iql." in text
+
+
+def test_at_uses_last_evaluation_before_the_step_budget(bench):
+    frame = table_frame(load_results([bench]), at=55_000, reps=REPS)
+    assert _row(frame, "3m", "qmix")["median"] == pytest.approx(0.8)
+    assert _row(frame, "3m", "vdn")["median"] == pytest.approx(0.0)
+    assert _row(frame, "3m", "iql")["steps_to_80"] == 50_000
+    with pytest.raises(MafacError, match="no run has a test_win_rate evaluation at or before"):
+        table_frame(load_results([bench]), at=-1)
+
+
+def test_csv_and_latex_formats(bench, tmp_path):
+    csv_text = write_table([bench], fmt="csv", reps=REPS)
+    assert (bench / "table.csv").exists()
+    frame = pd.read_csv(io.StringIO(csv_text), comment="#")
+    assert {"map", "label", "median", "median_low", "median_high", "iqm", "iqm_low", "iqm_high", "n",
+            "steps_to_80"} <= set(frame.columns)
+    assert len(frame) == 3 + 2 + 2  # 3m: three labels, 8m: two, all maps: two
+    tex = write_table([bench], fmt="latex", out=tmp_path / "t.tex", reps=REPS)
+    assert "\\begin{tabular}" in tex and "\\textbf{0.92}" in tex and "80\\% @ 30k" in tex
+    assert (tmp_path / "t.tex").read_text() == tex
+    with pytest.raises(MafacError, match="unknown table format 'html'"):
+        write_table([bench], fmt="html")
+
+
+def test_single_seed_and_single_map_do_not_crash(tmp_path):
+    root = tmp_path / "one"
+    _run(root, "qmix", "3m", 0, _curve(0.7, 30_000))
+    run_dir = _run(root, "vdn", "3m", 0, _curve(0.6, None))
+    frame = table_frame(load_results([root]), reps=REPS)
+    q = _row(frame, "3m", "qmix")
+    assert q["n"] == 1 and q["median"] == q["median_low"] == q["median_high"] == pytest.approx(0.7)
+    assert "all maps" not in set(frame["map"])
+    assert len(write_plots([root], tmp_path / "plots", reps=REPS)) == 2 * len(FIGURES)
+    assert load_results([run_dir]).labels == ["vdn"]  # a single run dir is a RESULTS argument too
+
+
+def test_every_figure_is_a_real_image(bench, tmp_path):
+    out = tmp_path / "figs"
+    result = CliRunner().invoke(plot_cmd, [str(bench), "--out", str(out), "--reps", "100"])
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in out.iterdir()) == sorted(f"{n}.{e}" for n in FIGURES for e in ("pdf", "png"))
+    for name in FIGURES:
+        png = (out / f"{name}.png").read_bytes()
+        assert png[:8] == b"\x89PNG\r\n\x1a\n"
+        img = mpimg.imread(out / f"{name}.png")
+        assert img.ndim == 3 and img.shape[0] > 150 and img.shape[1] > 300 and img.std() > 0.01
+        pdf = (out / f"{name}.pdf").read_bytes()
+        assert pdf[:5] == b"%PDF-" and len(pdf) > 1000
+
+
+def test_default_plot_dir_and_fixed_palette(tmp_path):
+    root = tmp_path / "small"
+    for seed in range(2):
+        _run(root, "qmix", "3m", seed, _curve(0.9, 30_000))
+    paths = write_plots([root], reps=100)
+    assert {p.parent for p in paths} == {root / "plots"}
+    assert palette(["vdn", "qmix"]) == palette(["qmix", "vdn"])
+    assert palette(["qmix", "vdn"])["qmix"] != palette(["qmix", "vdn"])["vdn"]
+
+
+def test_learning_curves_share_one_step_grid():
+    a = pd.DataFrame({"env_steps": [0, 10, 20, 30], "test_win_rate": [0.0, 0.2, 0.4, 0.6]})
+    b = pd.DataFrame({"env_steps": [5, 25], "test_win_rate": [0.0, 1.0]})
+    grid, curves = _run_curves([a, b])
+    assert grid[0] == 5 and grid[-1] == 25 and curves.shape == (2, len(grid))
+    assert np.allclose(curves[0], grid * 0.02) and np.allclose(curves[1], (grid - 5) / 20)
+
+
+def test_merging_two_result_directories(bench, tmp_path):
+    ref = tmp_path / "reference"
     for seed in range(3):
-        _run(other, "qmix", "3m", seed, _ramp(0.7, 50_000))
-    res = load_results([root, other])
-    assert "qmix (bench)" in res.labels and "qmix (reference)" in res.labels
-    text = write_table([root, other], out=tmp_path / "t.md")
-    assert "qmix (reference)" in text and "vdn (bench)" in text
+        _run(ref, "qmix", "3m", seed, _curve(0.7, 50_000))
+    res = load_results([bench, ref])
+    assert {"qmix (bench)", "qmix (reference)", "vdn (bench)"} <= set(res.labels)
+    text = write_table([bench, ref], out=tmp_path / "t.md", reps=REPS)
+    assert "| map | iql (bench) | qmix (bench) | qmix (reference) | vdn (bench) |" in text
+    assert "0.70 [0.70, 0.70] (IQM 0.70, n=3, 80% @ 50k)" in _md_row(text, "3m")
+    assert not (ref / "table.md").exists() and (tmp_path / "t.md").exists()
 
 
-def test_marl_eval_export(results):
-    root, finals = results
-    tree = json.loads(export([root]).read_text())
-    run = tree["smax"]["3m"]["qmix"]["run_1"]
-    assert run["absolute_metrics"]["test_win_rate"] == [finals["qmix"][1]]
-    assert run["step_0"]["step_count"] == 0 and len([k for k in run if k.startswith("step_")]) == len(STEPS)
-    assert isinstance(run["step_3"]["test_win_rate"], list)
+def test_marl_eval_export(bench, tmp_path):
+    path = export([bench])
+    assert path == bench / "marl_eval.json"
+    tree = json.loads(path.read_text())
+    assert list(tree) == ["smax"] and sorted(tree["smax"]) == ["3m", "8m"]
+    assert sorted(tree["smax"]["3m"]) == ["iql", "qmix", "vdn"]
+    runs = tree["smax"]["3m"]["qmix"]
+    assert list(runs) == [f"run_{s}" for s in range(5)]
+    run = runs["run_1"]
+    assert list(run) == [f"step_{i}" for i in range(len(STEPS))] + ["absolute_metrics"]  # marl-eval reads order
+    assert run["step_3"] == {"step_count": 30_000, "test_win_rate": [0.8], "test_return": [16.0]}
+    assert isinstance(run["step_10"]["step_count"], int) and run["step_10"]["step_count"] == 100_000
+    assert run["absolute_metrics"] == {"test_win_rate": [QMIX[1]], "test_return": [QMIX[1] * 20]}
+    result = CliRunner().invoke(export_cmd, [str(bench), "--out", str(tmp_path / "m.json")])
+    assert result.exit_code == 0 and json.loads((tmp_path / "m.json").read_text()) == tree
 
 
-@pytest.mark.parametrize("damage,needle", [
-    (lambda d: (d / "metrics.csv").unlink(), "missing"),
-    (lambda d: (d / "metrics.csv").write_text((d / "metrics.csv").read_text()[:-25]), "truncated"),
-    (lambda d: (d / "run.json").write_text("{not json"), "corrupt"),
-    (lambda d: (d / "metrics.csv").write_text("env_steps,test_win_rate\n0,abc\n"), "non-numeric"),
-    (lambda d: (d / "metrics.csv").write_text(""), "empty"),
-])
-def test_corrupt_inputs_are_named_and_skipped(results, capsys, damage, needle):
-    root, _ = results
-    bad = root / "runs" / "vdn__8m__s4"
+def _replace_line(path: Path, line: int, text: str) -> None:
+    lines = path.read_text().splitlines(keepends=True)
+    lines[line] = text
+    path.write_text("".join(lines))
+
+
+DAMAGE = {
+    "missing metrics": (lambda d: (d / "metrics.csv").unlink(), "metrics.csv: missing"),
+    "partial last line": (lambda d: (d / "metrics.csv").write_text((d / "metrics.csv").read_text()[:-9]),
+                          "metrics.csv: truncated (partial last line)"),
+    "short row": (lambda d: _replace_line(d / "metrics.csv", 4, "30000,1500,0.5\n"), "line 5 has 3 fields, expected 7"),
+    "non-numeric": (lambda d: _replace_line(d / "metrics.csv", 2, "10000,500,abc,1,0.1,0.05,20\n"),
+                    "non-numeric value 'abc' in column test_win_rate on line 3"),
+    "empty": (lambda d: (d / "metrics.csv").write_text(""), "metrics.csv: empty file"),
+    "missing column": (lambda d: (d / "metrics.csv").write_text("env_steps,loss\n0,1\n"),
+                       "missing required column(s) test_win_rate"),
+    "corrupt run.json": (lambda d: (d / "run.json").write_text("{not json"), "run.json: corrupt run file"),
+    "run.json without seed": (lambda d: (d / "run.json").write_text('{"algo": "vdn", "map": "8m", "env": "smax"}'),
+                              "run.json: corrupt run file"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(DAMAGE))
+def test_corrupt_run_is_named_skipped_and_the_rest_tabled(bench, capsys, case):
+    damage, problem = DAMAGE[case]
+    bad = bench / "runs" / "vdn__8m__s4"
     damage(bad)
-    text = write_table([root])
-    err = capsys.readouterr().err
-    assert needle in err and "vdn__8m__s4" in err and len(err.strip().splitlines()) == 1
-    assert "Skipped runs" in text and "vdn__8m__s4" in text
-    assert "n=5" in next(l for l in text.splitlines() if l.startswith("| 3m"))
+    text = write_table([bench], reps=REPS)
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"warning: {bad}") and problem in err[0]
+    assert "Skipped 1 run(s):" in text and f"- {bad}" in text and problem in text
+    assert "n=5" in _md_row(text, "3m").split(" | ")[3]  # vdn on 3m untouched
+    assert "n=4" in _md_row(text, "8m").split(" | ")[3]  # vdn on 8m tabled without the bad seed
 
 
-def test_bad_metric_and_path(results, tmp_path):
-    root, _ = results
-    with pytest.raises(MafacError, match="unknown metric 'nope'.*test_win_rate"):
-        write_table([root], metric="nope")
+def test_duplicate_and_unfinished_runs_are_reported(bench, tmp_path, capsys):
+    dup = bench / "more" / "qmix__3m__s0__later"
+    dup.mkdir(parents=True)
+    RunInfo("qmix", "3m", "smax", 0, "running", 20_000, 100_000).save(dup)
+    pd.DataFrame({"env_steps": [0, 10_000, 20_000], "test_win_rate": [0.0, 0.1, 0.2]}).to_csv(dup / "metrics.csv", index=False)
+    (bench / "runs" / "iql__3m__s2" / "run.json").write_text(
+        (bench / "runs" / "iql__3m__s2" / "run.json").read_text().replace('"done"', '"running"'))
+    res = load_results([bench])
+    assert [s.run_dir for s in res.skipped] == [str(dup)] and "duplicate of" in res.skipped[0].message
+    text = write_table([bench], out=tmp_path / "t.md", reps=REPS)
+    assert "n=5" in _md_row(text, "3m").split(" | ")[2]
+    assert "1 run(s) not finished" in text and "iql__3m__s2 (running)" in text
+
+
+def test_bad_metric_path_and_empty_results(bench, tmp_path):
+    with pytest.raises(MafacError, match=r"unknown metric 'nope'; available metric columns: .*test_win_rate"):
+        write_table([bench], metric="nope")
     with pytest.raises(MafacError, match="does not exist"):
         write_table([tmp_path / "missing"])
+    (tmp_path / "empty").mkdir()
     with pytest.raises(MafacError, match="no loadable runs"):
-        (tmp_path / "empty").mkdir()
         write_table([tmp_path / "empty"])
+    only_bad = tmp_path / "bad"
+    (_run(only_bad, "qmix", "3m", 0, _curve(0.5, None)) / "metrics.csv").write_text("")
+    with pytest.raises(MafacError, match=r"no loadable runs .*1 run\(s\) skipped"):
+        load_results([only_bad], warn=False)
+    assert set(METRIC_COLUMNS) - {"env_steps"} <= set(load_results([bench]).metrics())
+
+
+def test_table_command(bench, tmp_path):
+    runner = CliRunner()
+    out = tmp_path / "t.md"
+    result = runner.invoke(table_cmd, [str(bench), "--out", str(out), "--reps", "100", "--metric", "test_return"])
+    assert result.exit_code == 0, result.output
+    assert result.output == out.read_text() and "**18.40**" in _md_row(result.output, "3m")
+    bad = runner.invoke(table_cmd, [str(bench), "--metric", "nope"])
+    assert bad.exit_code != 0 and isinstance(bad.exception, MafacError) and "nope" in str(bad.exception)
+    missing = runner.invoke(table_cmd, [str(tmp_path / "nowhere")])
+    assert isinstance(missing.exception, MafacError) and "nowhere" in str(missing.exception)

@@ -1,40 +1,58 @@
-"""The `mafac table`, `mafac plot` and `mafac export` commands."""
+"""The `mafac table`, `mafac plot` and `mafac export` commands; mafac/cli.py adds them to its group.
+
+A MafacError (a RESULTS path that does not exist, an unknown metric, nothing loadable) is left to
+propagate: the main group prints it on one line and exits 1. Unreadable runs are not errors:
+each gets a `warning:` line on stderr and the table lists it.
+"""
 
 from __future__ import annotations
 
 import click
 
+from mafac.analysis.stats import REPS
 
-@click.command()
-@click.argument("results", nargs=-1, required=True, type=click.Path())
-@click.option("--format", "fmt", default="md", show_default=True, help="md, csv or latex.")
-@click.option("--metric", default="test_win_rate", show_default=True, help="A metrics.csv column.")
-@click.option("--at", type=int, default=None, help="Use the last evaluation at or before this many env steps.")
-@click.option("--out", type=click.Path(dir_okay=False), default=None, help="Default: <first RESULTS>/table.<ext>.")
-def table(results, fmt, metric, at, out) -> None:
-    """Table final performance per map and algorithm, with bootstrap CIs over seeds."""
+RESULTS_HELP = ("RESULTS: bench dirs (results/<name>/), any trees of run dirs, or single run dirs. With several, "
+                "runs are labelled 'algo (source dir)' so the sources compare side by side.")
+_results = click.argument("results", nargs=-1, required=True, type=click.Path())
+_reps = click.option("--reps", type=click.IntRange(min=100), default=REPS, show_default=True,
+                     help="Bootstrap resamples for the confidence intervals (seeded, so results are repeatable).")
+
+
+@click.command(epilog=RESULTS_HELP)
+@_results
+@click.option("--format", "fmt", type=click.Choice(["md", "csv", "latex"]), default="md", show_default=True)
+@click.option("--metric", default="test_win_rate", show_default=True, help="The metrics.csv column to table.")
+@click.option("--at", type=click.IntRange(min=0), default=None, metavar="STEPS",
+              help="Use each run's last evaluation at or before STEPS env steps (default: its last).")
+@click.option("--out", type=click.Path(dir_okay=False), default=None,
+              help="Output file [default: <first RESULTS>/table.<md|csv|tex>].")
+@_reps
+def table(results, fmt, metric, at, out, reps) -> None:
+    """Final performance per map and algorithm: median and IQM over seeds with 95% bootstrap CIs."""
     from mafac.analysis.table import write_table
 
-    click.echo(write_table(list(results), out=out, fmt=fmt, metric=metric, at=at))
+    click.echo(write_table(list(results), out=out, fmt=fmt, metric=metric, at=at, reps=reps), nl=False)
 
 
-@click.command()
-@click.argument("results", nargs=-1, required=True, type=click.Path())
-@click.option("--out", type=click.Path(file_okay=False), default=None, help="Default: <first RESULTS>/plots/.")
-def plot(results, out) -> None:
-    """Learning curves, final performance, aggregates, probability of improvement, profiles."""
+@click.command(epilog=RESULTS_HELP)
+@_results
+@click.option("--out", type=click.Path(file_okay=False), default=None, help="Output folder [default: <first RESULTS>/plots/].")
+@_reps
+def plot(results, out, reps) -> None:
+    """Learning curves, final performance, aggregates, probability of improvement, performance profiles (PNG + PDF)."""
     from mafac.analysis.plots import write_plots
 
-    paths = write_plots(list(results), out)
+    paths = write_plots(list(results), out, reps=reps)
     click.echo(f"wrote {len(paths)} files to {paths[0].parent}")
 
 
-@click.command()
-@click.argument("results", nargs=-1, required=True, type=click.Path())
-@click.option("--format", "fmt", default="marl-eval", show_default=True)
-@click.option("--out", type=click.Path(dir_okay=False), default=None, help="Default: <first RESULTS>/marl_eval.json.")
+@click.command(epilog=RESULTS_HELP)
+@_results
+@click.option("--format", "fmt", type=click.Choice(["marl-eval"]), default="marl-eval", show_default=True)
+@click.option("--out", type=click.Path(dir_okay=False), default=None,
+              help="Output file [default: <first RESULTS>/marl_eval.json].")
 def export(results, fmt, out) -> None:
-    """Export results for the community's tools (marl-eval)."""
-    from mafac.analysis.export import export as do_export
+    """Export the runs' evaluations as JSON for marl-eval."""
+    from mafac.analysis.export import export as write_export
 
-    click.echo(f"wrote {do_export(list(results), fmt, out)}")
+    click.echo(f"wrote {write_export(list(results), fmt, out)}")

@@ -1,29 +1,47 @@
 """The one loader behind table, plot and export: run directories -> tidy long-format data.
 
-A run whose files are missing, truncated or corrupt is skipped with a one-line warning naming the
-file and the problem, and remembered in `Results.skipped` so tables can say what they left out.
+Results are often read while a bench is still writing them, or after one was killed, so a run
+whose files are missing, truncated or corrupt must not sink the whole table: it is skipped with a
+one-line `warning: <path>: <problem>` on stderr and remembered in `Results.skipped`, so the table
+can say what it left out. Only when nothing at all loads is that an error.
 """
 
 from __future__ import annotations
 
+import csv
+import io
+import math
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import List, Sequence, Tuple
+from typing import Dict, List, NamedTuple, Optional, Sequence
 
-import numpy as np
 import pandas as pd
 
 from mafac.errors import MafacError
-from mafac.rundir import METRICS_CSV, RunInfo, find_run_dirs
+from mafac.rundir import METRICS_CSV, RUN_JSON, STATUS_DONE, RunInfo, find_run_dirs
 
-REQUIRED = ["env_steps", "test_win_rate"]
+# Without these a run cannot be placed on a learning curve or tabled at all.
+REQUIRED = ("env_steps", "test_win_rate")
+# Identity columns added by the loader; everything else numeric is a metric.
+ID_COLUMNS = ("source", "algo", "label", "map", "env", "seed", "status", "run_dir")
+
+
+class Skipped(NamedTuple):
+    run_dir: str
+    message: str  # "<file>: <problem>", the same line that was warned about
 
 
 @dataclass
 class Results:
-    data: pd.DataFrame  # source, algo, label, map, env, seed, run_dir, env_steps, metric columns...
-    skipped: List[Tuple[str, str]] = field(default_factory=list)  # (path, reason)
+    """Every loaded evaluation row: columns ID_COLUMNS + env_steps + the metrics.csv metric columns.
+
+    `label` is what tables and plots show: the algorithm, or `algo (source)` when several RESULTS
+    directories were merged so that the same algorithm from two sources stays apart.
+    """
+
+    data: pd.DataFrame
+    skipped: List[Skipped] = field(default_factory=list)
 
     @property
     def labels(self) -> List[str]:
@@ -34,64 +52,130 @@ class Results:
         return sorted(self.data["map"].unique())
 
     def metrics(self) -> List[str]:
-        fixed = {"source", "algo", "label", "map", "env", "seed", "run_dir", "env_steps"}
-        return [c for c in self.data.columns if c not in fixed and pd.api.types.is_numeric_dtype(self.data[c])]
+        return [c for c in self.data.columns
+                if c not in ID_COLUMNS and c != "env_steps" and pd.api.types.is_numeric_dtype(self.data[c])]
 
-    def final(self, metric: str = "test_win_rate", at: int | None = None) -> pd.DataFrame:
-        """One row per run: its last evaluation (at or before `at` env steps)."""
+    def require(self, metric: str) -> None:
+        if metric not in self.metrics():
+            raise MafacError(f"unknown metric {metric!r}; available metric columns: {', '.join(self.metrics())}")
+
+    def final(self, metric: str = "test_win_rate", at: Optional[int] = None) -> pd.DataFrame:
+        """One row per run: its last evaluation that measured `metric` (at or before `at` env steps)."""
         self.require(metric)
         d = self.data if at is None else self.data[self.data["env_steps"] <= at]
         d = d.dropna(subset=[metric])
+        if d.empty:
+            where = "" if at is None else f" at or before {at} env steps"
+            raise MafacError(f"no run has a {metric} evaluation{where}")
         return d.sort_values("env_steps").groupby(["label", "map", "seed"], as_index=False).last()
 
-    def require(self, metric: str) -> None:
-        if metric not in self.data.columns:
-            raise MafacError(f"unknown metric {metric!r}; available: {', '.join(self.metrics())}")
+    def unfinished(self) -> List[str]:
+        """Run dirs not marked done: they are tabled up to their last evaluation, and the table says so."""
+        runs = self.data.drop_duplicates("run_dir")
+        return sorted(f"{r.run_dir} ({r.status})" for r in runs.itertuples() if r.status != STATUS_DONE)
+
+
+def _bad(path: Path, problem: str) -> MafacError:
+    return MafacError(f"{path}: {problem}")
+
+
+def read_metrics(path: Path) -> pd.DataFrame:
+    """Parse metrics.csv strictly: a silently short row or a stray string would skew a table unseen.
+
+    pandas alone pads short rows with NaN and turns a column with one bad cell into strings, so
+    the shape is checked row by row and every non-empty cell must be a number (empty = not measured).
+    """
+    if not path.is_file():
+        raise _bad(path, "missing")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise _bad(path, f"unreadable ({type(e).__name__})")
+    if not text.strip():
+        raise _bad(path, "empty file")
+    if not text.endswith("\n"):
+        raise _bad(path, "truncated (partial last line)")
+    rows = list(csv.reader(io.StringIO(text)))
+    header, body = rows[0], [r for r in rows[1:] if r]
+    missing = [c for c in REQUIRED if c not in header]
+    if missing:
+        raise _bad(path, f"missing required column(s) {', '.join(missing)}")
+    if not body:
+        raise _bad(path, "no evaluation rows")
+    for line, row in enumerate(body, start=2):
+        if len(row) != len(header):
+            raise _bad(path, f"truncated or corrupt: line {line} has {len(row)} fields, expected {len(header)}")
+    columns: Dict[str, List[float]] = {c: [] for c in header}
+    for line, row in enumerate(body, start=2):
+        for col, cell in zip(header, row):
+            try:
+                value = float(cell) if cell.strip() else math.nan
+            except ValueError:
+                raise _bad(path, f"non-numeric value {cell[:20]!r} in column {col} on line {line}")
+            if col in REQUIRED and not math.isfinite(value):
+                raise _bad(path, f"missing or non-finite {col} on line {line}")
+            columns[col].append(value)
+    return pd.DataFrame(columns)
 
 
 def _read_run(run_dir: Path) -> pd.DataFrame:
     info = RunInfo.load(run_dir)
-    path = run_dir / METRICS_CSV
-    if not path.exists():
-        raise MafacError(f"{path}: missing")
-    text = path.read_text(encoding="utf-8", errors="replace")
-    if not text.strip():
-        raise MafacError(f"{path}: empty")
-    if not text.endswith("\n"):
-        raise MafacError(f"{path}: truncated (no newline after the last row)")
     try:
-        df = pd.read_csv(path)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as e:
-        raise MafacError(f"{path}: corrupt CSV ({str(e).splitlines()[0]})")
-    missing = [c for c in REQUIRED if c not in df.columns]
-    if missing:
-        raise MafacError(f"{path}: missing columns {', '.join(missing)}")
-    if df.empty:
-        raise MafacError(f"{path}: no rows")
-    for c in REQUIRED:
-        if not pd.api.types.is_numeric_dtype(df[c]) or not np.isfinite(df[c].to_numpy(dtype=float)).all():
-            raise MafacError(f"{path}: non-numeric or non-finite values in column {c}")
-    return df.assign(algo=info.algo, map=info.map, env=info.env, seed=int(info.seed), run_dir=str(run_dir))
+        seed = int(info.seed)
+        ident = {"algo": str(info.algo), "map": str(info.map), "env": str(info.env)}
+    except (TypeError, ValueError):
+        raise _bad(run_dir / RUN_JSON, f"corrupt run file (seed {info.seed!r} is not an integer)")
+    if not all(ident.values()):
+        raise _bad(run_dir / RUN_JSON, "corrupt run file (empty algo, map or env)")
+    df = read_metrics(run_dir / METRICS_CSV)
+    return df.assign(**ident, seed=seed, status=str(info.status), run_dir=str(run_dir))
+
+
+def _source_names(roots: List[Path]) -> List[str]:
+    """The directory name labels a source; the path as given only where two names collide."""
+    names = [r.resolve().name for r in roots]
+    return [n if names.count(n) == 1 else str(r) for n, r in zip(names, roots)]
+
+
+def _drop_duplicates(data: pd.DataFrame, skipped: List[Skipped], warn: bool) -> pd.DataFrame:
+    """Two run dirs with the same source, algo, map and seed would merge into one curve: keep the
+    one that got furthest (then the later path, e.g. a newer timestamp) and report the other."""
+    key = ["source", "algo", "map", "seed"]
+    reach = data.groupby(key + ["run_dir"], as_index=False)["env_steps"].max()
+    reach = reach.sort_values(key + ["env_steps", "run_dir"], ignore_index=True)
+    kept = reach.groupby(key)["run_dir"].transform("last")
+    dups = reach[reach["run_dir"] != kept]
+    for run_dir, keeper in zip(dups["run_dir"], kept[dups.index]):
+        skip = Skipped(run_dir, f"{run_dir}: duplicate of {keeper} (same algo, map and seed)")
+        skipped.append(skip)
+        if warn:
+            print(f"warning: {skip.message}", file=sys.stderr)
+    return data[~data["run_dir"].isin(set(dups["run_dir"]))]
 
 
 def load_results(paths: Sequence[str | Path], warn: bool = True) -> Results:
-    frames, skipped = [], []
+    """Load every run under each RESULTS path (a bench dir, any tree of run dirs, or one run dir)."""
     roots = [Path(p) for p in paths]
+    if not roots:
+        raise MafacError("no RESULTS paths given")
     for root in roots:
         if not root.exists():
             raise MafacError(f"results path {str(root)!r} does not exist")
-    for root in roots:
-        source = root.resolve().name
+    frames, skipped = [], []
+    for root, source in zip(roots, _source_names(roots)):
         for run_dir in find_run_dirs(root):
             try:
                 frames.append(_read_run(run_dir).assign(source=source))
             except MafacError as e:
-                skipped.append((str(run_dir), str(e)))
+                skipped.append(Skipped(str(run_dir), str(e)))
                 if warn:
                     print(f"warning: {e}", file=sys.stderr)
     if not frames:
         where = ", ".join(str(r) for r in roots)
-        raise MafacError(f"no loadable runs under {where}" + (f" ({len(skipped)} skipped)" if skipped else ""))
+        detail = f" ({len(skipped)} run(s) skipped as unreadable)" if skipped else " (no run.json found)"
+        raise MafacError(f"no loadable runs under {where}{detail}")
     data = pd.concat(frames, ignore_index=True)
+    data = _drop_duplicates(data, skipped, warn)
     data["label"] = data["algo"] if len(roots) == 1 else data["algo"] + " (" + data["source"] + ")"
-    return Results(data, skipped)
+    ordered = list(ID_COLUMNS) + [c for c in data.columns if c not in ID_COLUMNS]
+    return Results(data[ordered].reset_index(drop=True), skipped)

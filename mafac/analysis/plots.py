@@ -1,173 +1,255 @@
-"""`mafac plot`: the five figures, PNG and PDF, one colour per algorithm throughout."""
+"""`mafac plot`: five figures of test win rate, each as PNG (to look at) and PDF (for papers).
+
+learning_curves, final_performance, aggregate, probability_of_improvement, performance_profiles.
+Every figure colours a label the same way (one palette over the sorted labels), so a reader
+learns the colours once. The statistics come from mafac.analysis.stats; this module only draws.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import pandas as pd
 
 from mafac.analysis.load import Results, load_results
-from mafac.analysis.stats import (interval_estimates, performance_profiles, probability_of_improvement,
-                                  score_matrix, scores_by_label, standard_funcs)
+from mafac.analysis.stats import (REPS, aggregate_estimates, aggregate_scores, curve_estimates,
+                                  performance_profiles, probability_of_improvement, task_estimates)
+from mafac.atomic import write_atomic
 
 METRIC = "test_win_rate"
+FIGURES = ("learning_curves", "final_performance", "aggregate", "probability_of_improvement", "performance_profiles")
+GRID_POINTS = 60
+TAUS = np.linspace(0.0, 1.0, 51)
+AGGREGATE_TITLES = {"median": "Median", "iqm": "IQM", "mean": "Mean", "optimality_gap": "Optimality gap"}
+
+Colours = Dict[str, tuple]
 
 
-def _setup():
+def _pyplot():
     import matplotlib
 
-    matplotlib.use("Agg")
+    matplotlib.use("Agg")  # files only: never needs a display, works on a headless node
     import matplotlib.pyplot as plt
     import seaborn as sns
 
     sns.set_theme(style="whitegrid", context="notebook")
-    return plt, sns
+    return plt
 
 
-def palette(labels: Sequence[str]) -> Dict[str, tuple]:
+def palette(labels: Sequence[str]) -> Colours:
+    """One colour per label, assigned in sorted order, so it is the same in every figure."""
     import seaborn as sns
 
-    labels = sorted(labels)
-    return dict(zip(labels, sns.color_palette("colorblind", max(len(labels), 3))))
+    labels = sorted(set(labels))
+    colours = sns.color_palette("colorblind" if len(labels) <= 10 else "husl", max(len(labels), 1))
+    return dict(zip(labels, colours))
+
+
+def _steps_formatter():
+    from matplotlib.ticker import FuncFormatter
+
+    def fmt(v: float, _pos) -> str:
+        if abs(v) >= 1e6:
+            return f"{v / 1e6:g}M"
+        return f"{v / 1e3:g}k" if abs(v) >= 1e3 else f"{v:g}"
+
+    return FuncFormatter(fmt)
 
 
 def _save(fig, out: Path, name: str) -> List[Path]:
     paths = []
     for ext in ("png", "pdf"):
-        p = out / f"{name}.{ext}"
-        tmp = p.with_name(f".{p.name}.tmp.{ext}")
-        fig.savefig(tmp, dpi=130, bbox_inches="tight")
-        tmp.replace(p)
-        paths.append(p)
+        path = out / f"{name}.{ext}"
+        write_atomic(path, lambda f, ext=ext: fig.savefig(f, format=ext, dpi=150, bbox_inches="tight"), binary=True)
+        paths.append(path)
     return paths
 
 
-def _iqm(x: np.ndarray) -> float:
-    from scipy import stats
+def _legend(fig, colours: Colours, labels: Sequence[str], **kw) -> None:
+    from matplotlib.lines import Line2D
 
-    return float(stats.trim_mean(x, 0.25)) if len(x) else float("nan")
-
-
-def _interval(ax, y: float, estimate, colour) -> None:
-    """A horizontal CI bar with a tick at the point estimate."""
-    point, low, high = estimate
-    ax.barh(y, high - low, left=low, height=0.6, color=colour, alpha=0.7)
-    ax.vlines(point, y - 0.3, y + 0.3, color="black")
+    handles = [Line2D([], [], color=colours[lab], lw=3, label=lab) for lab in labels]
+    fig.legend(handles=handles, loc="lower center", ncol=min(len(labels), 4), frameon=False,
+               bbox_to_anchor=(0.5, -0.02), **kw)
 
 
-def learning_curves(res: Results, colours, plt, out: Path) -> List[Path]:
+def _run_curves(runs: List[pd.DataFrame]) -> Tuple[np.ndarray, np.ndarray]:
+    """Each run's curve linearly interpolated onto one grid that every run covers (no extrapolation)."""
+    lo = max(float(r["env_steps"].iloc[0]) for r in runs)
+    hi = min(float(r["env_steps"].iloc[-1]) for r in runs)
+    grid = np.linspace(lo, hi, GRID_POINTS) if hi > lo else np.array([hi])
+    return grid, np.stack([np.interp(grid, r["env_steps"], r[METRIC]) for r in runs])
+
+
+def learning_curves(res: Results, colours: Colours, plt, reps: int) -> object:
     maps = res.maps
-    fig, axes = plt.subplots(1, len(maps), figsize=(5 * len(maps), 4), squeeze=False, sharey=True)
-    rng = np.random.RandomState(0)
-    for ax, m in zip(axes[0], maps):
-        sub = res.data[res.data["map"] == m]
+    ncol = min(len(maps), 4)
+    nrow = -(-len(maps) // ncol)
+    fig, axes = plt.subplots(nrow, ncol, figsize=(4.5 * ncol, 3.6 * nrow + 0.6), squeeze=False, sharey=True)
+    data = res.data.dropna(subset=[METRIC]).sort_values("env_steps")
+    for ax, m in zip(axes.flat, maps):
         for lab in res.labels:
-            runs = [r.sort_values("env_steps") for _, r in sub[sub["label"] == lab].groupby("seed")]
+            runs = [r for _, r in data[(data["map"] == m) & (data["label"] == lab)].groupby("seed")]
             if not runs:
                 continue
-            grid = np.linspace(0, min(r["env_steps"].max() for r in runs), 50)
-            curves = np.stack([np.interp(grid, r["env_steps"], r[METRIC]) for r in runs])
-            point = np.array([_iqm(c) for c in curves.T])
-            boots = np.stack([[_iqm(c[rng.randint(len(c), size=len(c))]) for c in curves.T] for _ in range(200)])
-            lo, hi = np.percentile(boots, [2.5, 97.5], axis=0)
-            ax.plot(grid, point, color=colours[lab], label=f"{lab} (n={len(runs)})")
-            ax.fill_between(grid, lo, hi, color=colours[lab], alpha=0.2)
+            grid, curves = _run_curves(runs)
+            point, low, high = curve_estimates(curves, reps)
+            ax.plot(grid, point, color=colours[lab], lw=2, marker="o" if len(grid) == 1 else None,
+                    label=f"{lab} (n={len(runs)})")
+            ax.fill_between(grid, low, high, color=colours[lab], alpha=0.2, lw=0)
         ax.set_title(m)
         ax.set_xlabel("env steps")
+        ax.xaxis.set_major_formatter(_steps_formatter())
         ax.set_ylim(-0.02, 1.02)
-    axes[0][0].set_ylabel("test win rate (IQM, 95% CI)")
-    axes[0][-1].legend(loc="lower right", fontsize="small")
+        ax.legend(fontsize="x-small", loc="upper left")
+    for ax in axes.flat[len(maps):]:
+        ax.set_visible(False)
+    for row in axes:
+        row[0].set_ylabel("test win rate\n(IQM over seeds, 95% CI)")
     fig.suptitle("Learning curves")
-    paths = _save(fig, out, "learning_curves")
-    plt.close(fig)
-    return paths
+    fig.tight_layout()
+    return fig
 
 
-def final_performance(res: Results, colours, plt, out: Path) -> List[Path]:
+def final_performance(res: Results, colours: Colours, plt, reps: int) -> object:
     final = res.final(METRIC)
-    funcs = {"iqm": standard_funcs()["iqm"]}
-    fig, ax = plt.subplots(figsize=(1.5 + 1.6 * len(res.maps) * max(1, len(res.labels)) / 2, 4))
-    width = 0.8 / max(1, len(res.labels))
-    for i, lab in enumerate(res.labels):
-        xs, ys, lo, hi = [], [], [], []
-        for j, m in enumerate(res.maps):
-            s = score_matrix(final, METRIC, lab, [m])
-            if s is None:
+    est = task_estimates(final, METRIC, reps).set_index(["map", "label"])
+    maps, labels = res.maps, res.labels
+    width = 0.8 / len(labels)
+    fig, ax = plt.subplots(figsize=(max(5.0, 1.2 + 0.45 * len(maps) * len(labels) + 0.6 * len(maps)), 4.2))
+    rng = np.random.default_rng(0)  # jitter of the seed dots only
+    for i, lab in enumerate(labels):
+        offset = (i - (len(labels) - 1) / 2) * width
+        for j, m in enumerate(maps):
+            if (m, lab) not in est.index:
                 continue
-            e = interval_estimates({lab: s}, funcs)[lab]["iqm"]
-            xs.append(j + (i - (len(res.labels) - 1) / 2) * width)
-            ys.append(e[0]), lo.append(e[0] - e[1]), hi.append(e[2] - e[0])
-        ax.bar(xs, ys, width=width, color=colours[lab], label=lab, yerr=[lo, hi], capsize=3)
-    ax.set_xticks(range(len(res.maps)), res.maps)
-    ax.set_ylabel("final test win rate (IQM, 95% CI)")
-    ax.set_ylim(0, 1.05)
-    ax.legend(fontsize="small")
-    ax.set_title("Final performance per map")
-    paths = _save(fig, out, "final_performance")
-    plt.close(fig)
-    return paths
+            e = est.loc[(m, lab)]
+            x = j + offset
+            ax.errorbar(x, e["iqm"], yerr=[[e["iqm"] - e["iqm_low"]], [e["iqm_high"] - e["iqm"]]], fmt="o",
+                        color=colours[lab], ms=8, capsize=4, lw=2, zorder=3)
+            seeds = final[(final["map"] == m) & (final["label"] == lab)][METRIC].to_numpy()
+            ax.scatter(x + rng.uniform(-width / 5, width / 5, len(seeds)), seeds, s=12, color=colours[lab],
+                       alpha=0.5, edgecolor="none", zorder=2)
+    ax.set_xticks(range(len(maps)))
+    ax.set_xticklabels(maps)
+    ax.set_xlabel("map")
+    ax.set_ylabel("final test win rate")
+    ax.set_ylim(-0.03, 1.03)
+    ax.set_title("Final performance: IQM over seeds with 95% CI (dots: single seeds)")
+    _legend(fig, colours, labels)
+    fig.tight_layout(rect=(0, 0.08, 1, 1))
+    return fig
 
 
-def aggregate(res: Results, colours, plt, out: Path) -> List[Path]:
-    scores = scores_by_label(res.final(METRIC), METRIC, res.labels, res.maps)
-    est = interval_estimates(scores, standard_funcs())
-    names = ["median", "iqm", "mean", "optimality_gap"]
-    fig, axes = plt.subplots(1, 4, figsize=(14, 0.6 + 0.5 * len(scores)), sharey=True)
-    for ax, name in zip(axes, names):
-        for y, lab in enumerate(sorted(scores)):
-            _interval(ax, y, est[lab][name], colours[lab])
-        ax.set_title(name.replace("_", " ").replace("iqm", "IQM"))
-        ax.set_xlabel("test win rate")
-    axes[0].set_yticks(range(len(scores)), sorted(scores))
-    fig.suptitle(f"Aggregate over maps ({', '.join(res.maps)}), 95% stratified-bootstrap CIs", y=1.05)
-    paths = _save(fig, out, "aggregate")
-    plt.close(fig)
-    return paths
+def _interval_rows(ax, rows: List[Tuple[str, Tuple[float, float, float]]], colour_of: Callable[[str], tuple]) -> None:
+    """rliable's plot_interval_estimates look: a bar spanning the CI, a black tick at the point."""
+    for y, (lab, (point, low, high)) in enumerate(rows):
+        ax.barh(y, max(high - low, 1e-3), left=low, height=0.6, color=colour_of(lab), alpha=0.75)
+        ax.vlines(point, y - 0.3, y + 0.3, color="black", lw=2)
+    lows, highs = [r[1][1] for r in rows], [r[1][2] for r in rows]
+    pad = max(0.05, 0.1 * (max(highs) - min(lows)))
+    ax.set_xlim(min(lows) - pad, max(highs) + pad)
+    ax.set_yticks(range(len(rows)))
+    ax.set_ylim(-0.6, len(rows) - 0.4)
 
 
-def improvement(res: Results, colours, plt, out: Path) -> List[Path]:
-    scores = scores_by_label(res.final(METRIC), METRIC, res.labels, res.maps)
-    probs = probability_of_improvement(scores)
-    fig, ax = plt.subplots(figsize=(6, 0.8 + 0.5 * max(1, len(probs))))
-    for y, ((x, _), estimate) in enumerate(sorted(probs.items())):
-        _interval(ax, y, estimate, colours[x])
-    ax.set_yticks(range(len(probs)), [f"P({x} > {z})" for (x, z) in sorted(probs)])
-    ax.axvline(0.5, color="grey", linestyle="--")
-    ax.set_xlim(0, 1)
-    ax.set_xlabel("probability of improvement (95% CI)")
-    ax.set_title("Probability of improvement")
-    paths = _save(fig, out, "probability_of_improvement")
-    plt.close(fig)
-    return paths
+def _note(ax, text: str) -> None:
+    ax.text(0.5, 0.5, text, ha="center", va="center", transform=ax.transAxes, wrap=True)
+    ax.set_xticks([])
+    ax.set_yticks([])
 
 
-def profiles(res: Results, colours, plt, out: Path) -> List[Path]:
-    scores = scores_by_label(res.final(METRIC), METRIC, res.labels, res.maps)
-    taus = np.linspace(0.0, 1.0, 51)
-    prof, cis = performance_profiles(scores, taus)
-    fig, ax = plt.subplots(figsize=(6, 4))
-    for lab in sorted(scores):
-        ax.plot(taus, prof[lab], color=colours[lab], label=lab)
-        ax.fill_between(taus, cis[lab][0], cis[lab][1], color=colours[lab], alpha=0.2)
+def aggregate(res: Results, colours: Colours, plt, reps: int) -> object:
+    scores, left_out = aggregate_scores(res.final(METRIC), METRIC, res.labels, res.maps)
+    est = aggregate_estimates(scores, reps)
+    labels = sorted(scores)
+    fig, axes = plt.subplots(1, 4, figsize=(15, 1.6 + 0.5 * max(len(labels), 1)), sharey=True)
+    for ax, (name, title) in zip(axes, AGGREGATE_TITLES.items()):
+        if not labels:
+            _note(ax, "no algorithm has runs on every map")
+            continue
+        _interval_rows(ax, [(lab, est[lab][name]) for lab in labels], colours.get)
+        ax.set_title(title)
+        ax.set_xlabel("1 - test win rate" if name == "optimality_gap" else "test win rate")
+    if labels:
+        axes[0].set_yticklabels(labels)
+        for tick, lab in zip(axes[0].get_yticklabels(), labels):
+            tick.set_color(colours[lab])
+    seeds = ", ".join(f"{lab}: {scores[lab].shape[0]}" for lab in labels)
+    title = f"Aggregate final win rate over {len(res.maps)} map(s), 95% stratified-bootstrap CIs (seeds per map: {seeds})"
+    if left_out:
+        title += f"\nleft out (not on every map): {', '.join(left_out)}"
+    fig.suptitle(title, fontsize="medium")
+    fig.tight_layout()
+    return fig
+
+
+def improvement(res: Results, colours: Colours, plt, reps: int) -> object:
+    scores, _ = aggregate_scores(res.final(METRIC), METRIC, res.labels, res.maps)
+    probs = probability_of_improvement(scores, reps)
+    pairs = sorted(probs)
+    fig, ax = plt.subplots(figsize=(7.5, 1.4 + 0.55 * max(len(pairs), 1)))
+    ax.set_title("Probability of improvement, final win rate (95% CI)")
+    if not pairs:
+        _note(ax, "fewer than two algorithms with runs on every map: nothing to compare")
+        return fig
+    _interval_rows(ax, [(x, probs[(x, y)]) for x, y in pairs], colours.get)
+    ax.set_xlim(-0.02, 1.02)  # a certain 0 or 1 stays visible at the edge
+    ax.set_yticklabels([x for x, _ in pairs])
+    right = ax.twinx()
+    right.grid(False)
+    right.set_ylim(ax.get_ylim())
+    right.set_yticks(range(len(pairs)))
+    right.set_yticklabels([y for _, y in pairs])
+    for tick, (x, y) in zip(ax.get_yticklabels(), pairs):
+        tick.set_color(colours[x])
+    for tick, (x, y) in zip(right.get_yticklabels(), pairs):
+        tick.set_color(colours[y])
+    ax.axvline(0.5, color="grey", ls="--", lw=1)
+    ax.set_xlabel("P(left algorithm > right algorithm) over maps")
+    fig.tight_layout()
+    return fig
+
+
+def profiles(res: Results, colours: Colours, plt, reps: int) -> object:
+    scores, _ = aggregate_scores(res.final(METRIC), METRIC, res.labels, res.maps)
+    prof = performance_profiles(scores, TAUS, reps)
+    fig, ax = plt.subplots(figsize=(6.5, 4.2))
+    for lab in sorted(prof):
+        point, low, high = prof[lab]
+        ax.plot(TAUS, point, color=colours[lab], lw=2, label=f"{lab} ({scores[lab].size} runs)")
+        ax.fill_between(TAUS, low, high, color=colours[lab], alpha=0.2, lw=0)
     ax.set_xlabel("final test win rate τ")
     ax.set_ylabel("fraction of runs with win rate > τ")
-    ax.set_title("Performance profiles")
-    ax.legend(fontsize="small")
-    paths = _save(fig, out, "performance_profiles")
-    plt.close(fig)
-    return paths
+    ax.set_xlim(0, 1)
+    ax.set_ylim(-0.02, 1.02)
+    ax.set_title("Performance profiles over all maps (95% CI)")
+    if prof:
+        ax.legend(fontsize="small", loc="lower left")
+    else:
+        _note(ax, "no algorithm has runs on every map")
+    fig.tight_layout()
+    return fig
 
 
-def write_plots(paths: Sequence[str | Path], out_dir: Optional[str | Path] = None) -> List[Path]:
+DRAWERS = dict(zip(FIGURES, (learning_curves, final_performance, aggregate, improvement, profiles)))
+
+
+def write_plots(paths: Sequence[str | Path], out_dir: Optional[str | Path] = None, reps: int = REPS) -> List[Path]:
+    """Draw every figure from the results under `paths` into `out_dir` (default <first RESULTS>/plots/)."""
     res = load_results(paths)
     res.require(METRIC)
-    out = Path(out_dir) if out_dir else Path(paths[0]) / "plots"
-    out.mkdir(parents=True, exist_ok=True)
-    plt, _ = _setup()
+    first = Path(paths[0])
+    out = Path(out_dir) if out_dir else (first if first.is_dir() else first.parent) / "plots"
+    plt = _pyplot()
     colours = palette(res.labels)
     written: List[Path] = []
-    for fig in (learning_curves, final_performance, aggregate, improvement, profiles):
-        written += fig(res, colours, plt, out)
+    for name, draw in DRAWERS.items():
+        fig = draw(res, colours, plt, reps)
+        try:
+            written += _save(fig, out, name)
+        finally:
+            plt.close(fig)
     return written

@@ -1,7 +1,10 @@
-"""`mafac table`: one row per map (plus an aggregate row), one column per algorithm.
+"""`mafac table`: one row per map plus an aggregate row, one column per algorithm.
 
-Each cell: median of the final metric over seeds with its 95% stratified-bootstrap CI, the IQM,
-the number of seeds, and the env steps at which the median seed first reached 80% (win rate only).
+A cell reads `**0.95** [0.90, 1.00] (IQM 0.96, n=3, 80% @ 120k)`: the median of the final metric
+over seeds with its 95% stratified-bootstrap CI, the IQM, the number of seeds, and the env steps
+by which the median seed first reached an 80% test win rate. The median leads because it is what
+a reader compares at a glance; the bold marks the best median per row. Everything the cells show,
+and the IQM CIs they leave out, is in the `csv` format.
 """
 
 from __future__ import annotations
@@ -13,106 +16,151 @@ import numpy as np
 import pandas as pd
 
 from mafac.analysis.load import Results, load_results
-from mafac.analysis.stats import interval_estimates, scores_by_label, standard_funcs, steps_to
+from mafac.analysis.stats import (REPS, aggregate_estimates, aggregate_scores, first_reach, median_steps_to,
+                                  task_estimates)
 from mafac.atomic import write_text
-from mafac.errors import MafacError
+from mafac.errors import unknown
 
-FORMATS = ("md", "csv", "latex")
+FORMATS = {"md": "md", "csv": "csv", "latex": "tex"}  # format -> file extension
+WIN_RATE = "test_win_rate"
 THRESHOLD = 0.8
+ALL_MAPS = "all maps"
 
 
-def _steps_label(v: Optional[float]) -> str:
-    if v is None or (isinstance(v, float) and np.isnan(v)):
-        return "never"
-    return f"{v / 1e6:.2f}M" if v >= 1e6 else f"{v / 1e3:.0f}k"
-
-
-def table_frame(res: Results, metric: str = "test_win_rate", at: Optional[int] = None) -> pd.DataFrame:
-    """Tidy numbers: one row per (map or 'all maps', label)."""
-    final = res.final(metric, at)
-    funcs = standard_funcs()
+def _reach_columns(res: Results, at: Optional[int]) -> pd.DataFrame:
+    """Per (map, label): median env steps to 80% win rate (NaN: the median seed never got there)."""
+    d = res.data if at is None else res.data[res.data["env_steps"] <= at]
+    d = d.dropna(subset=[WIN_RATE]).sort_values("env_steps")
+    reach = [{"map": m, "label": lab, "seed": seed,
+              "steps": first_reach(run["env_steps"].to_numpy(), run[WIN_RATE].to_numpy(), THRESHOLD)}
+             for (m, lab, seed), run in d.groupby(["map", "label", "seed"])]
     rows = []
-    for m in res.maps:
-        scores = scores_by_label(final, metric, res.labels, [m])
-        # One task: rliable's aggregate_median is the median of per-task *means*, so the median
-        # over seeds is taken directly here.
-        est = interval_estimates(scores, {"median": lambda x: np.median(x), "iqm": funcs["iqm"]})
-        for lab, e in est.items():
-            reach = []
-            if metric == "test_win_rate":
-                for _, run in res.data[(res.data["label"] == lab) & (res.data["map"] == m)].groupby("seed"):
-                    reach.append(steps_to(run.sort_values("env_steps"), metric, THRESHOLD))
-            known = [r for r in reach if r is not None]
-            med_reach = float(np.median(known)) if reach and len(known) * 2 > len(reach) else None
-            rows.append({"map": m, "label": lab, "n": len(scores[lab]), "median": e["median"][0],
-                         "median_low": e["median"][1], "median_high": e["median"][2], "iqm": e["iqm"][0],
-                         "iqm_low": e["iqm"][1], "iqm_high": e["iqm"][2],
-                         "steps_to_80": med_reach if metric == "test_win_rate" else None})
+    for (m, lab), g in pd.DataFrame(reach).groupby(["map", "label"]):
+        steps = median_steps_to(list(g["steps"]))
+        rows.append({"map": m, "label": lab, "steps_to_80": np.nan if steps is None else steps,
+                     "seeds_reached_80": int(np.isfinite(g["steps"]).sum())})
+    return pd.DataFrame(rows, columns=["map", "label", "steps_to_80", "seeds_reached_80"])
+
+
+def table_frame(res: Results, metric: str = WIN_RATE, at: Optional[int] = None, reps: int = REPS) -> pd.DataFrame:
+    """The table's numbers, tidy: one row per (map, label), then one per label for ALL_MAPS.
+
+    The ALL_MAPS row uses rliable's aggregates over maps (median of per-map means, IQM over all
+    runs and maps) on each label's first k seeds per map, k = its smallest seed count over maps
+    (see mafac.analysis.stats); a label missing a map has no ALL_MAPS row.
+    """
+    final = res.final(metric, at)
+    frame = task_estimates(final, metric, reps)
+    frame["kind"] = "map"
+    if WIN_RATE in res.metrics():
+        frame = frame.merge(_reach_columns(res, at), on=["map", "label"], how="left")
     if len(res.maps) > 1:
-        scores = scores_by_label(final, metric, res.labels, res.maps)
-        if scores:
-            est = interval_estimates(scores, {"median": funcs["median"], "iqm": funcs["iqm"]})
-            for lab, e in est.items():
-                rows.append({"map": "all maps", "label": lab, "n": scores[lab].shape[0], "median": e["median"][0],
-                             "median_low": e["median"][1], "median_high": e["median"][2], "iqm": e["iqm"][0],
-                             "iqm_low": e["iqm"][1], "iqm_high": e["iqm"][2], "steps_to_80": None})
-    return pd.DataFrame(rows)
+        scores, _ = aggregate_scores(final, metric, res.labels, res.maps)
+        rows = [{"map": ALL_MAPS, "label": lab, "kind": "aggregate", "n": scores[lab].shape[0],
+                 **{f"{s}{suffix}": e[s][i] for s in ("median", "iqm") for i, suffix in enumerate(("", "_low", "_high"))}}
+                for lab, e in aggregate_estimates(scores, reps).items()]
+        frame = pd.concat([frame, pd.DataFrame(rows)], ignore_index=True)
+    frame["n"] = frame["n"].astype(int)
+    frame["metric"], frame["at"] = metric, at if at is not None else np.nan
+    if "seeds_reached_80" in frame:
+        frame["seeds_reached_80"] = frame["seeds_reached_80"].astype("Int64")
+    first = ["map", "label", "kind", "metric", "at", "n"]
+    return frame[first + [c for c in frame.columns if c not in first]].reset_index(drop=True)
 
 
-def render(frame: pd.DataFrame, fmt: str, metric: str, skipped) -> str:
-    if fmt not in FORMATS:
-        raise MafacError(f"unknown format {fmt!r}; valid choices: {', '.join(FORMATS)}")
-    if fmt == "csv":
-        return frame.to_csv(index=False)
+def _steps(v: float) -> str:
+    if v >= 1e6:
+        return f"{v / 1e6:.3g}M"
+    return f"{v / 1e3:.3g}k" if v >= 1e3 else f"{v:.0f}"
+
+
+def _cell(r: pd.Series, n_maps: int, bold) -> str:
+    median = f"{r['median']:.2f}"
+    if r["best"]:
+        median = bold(median)
+    extras = [f"IQM {r['iqm']:.2f}", f"n={r['n']}" if r["kind"] == "map" else f"n={r['n']}x{n_maps}"]
+    if r["kind"] == "map" and "steps_to_80" in r and not pd.isna(r.get("seeds_reached_80")):
+        reached, reach = int(r["seeds_reached_80"]), r["steps_to_80"]
+        text = "80% never" if pd.isna(reach) else f"80% @ {_steps(reach)}"
+        extras.append(text if reached in (0, r["n"]) else f"{text} ({reached}/{r['n']} seeds)")
+    return f"{median} [{r['median_low']:.2f}, {r['median_high']:.2f}] ({', '.join(extras)})"
+
+
+def _grid(frame: pd.DataFrame, bold) -> List[List[str]]:
+    """Rows of [map, cell per label], maps first then the aggregate row; '-' where a label has no runs."""
+    frame = frame.copy()
+    frame["best"] = np.isclose(frame["median"], frame.groupby("map")["median"].transform("max"))
     labels = sorted(frame["label"].unique())
-    maps = list(dict.fromkeys(frame["map"]))
-    bold = (lambda s: f"**{s}**") if fmt == "md" else (lambda s: f"\\textbf{{{s}}}")
-    body: List[List[str]] = []
-    for m in maps:
-        sub = frame[frame["map"] == m].set_index("label")
-        best = sub["median"].max()
-        cells = []
-        for lab in labels:
-            if lab not in sub.index:
-                cells.append("-")
-                continue
-            r = sub.loc[lab]
-            med = f"{r['median']:.2f}"
-            if np.isclose(r["median"], best):
-                med = bold(med)
-            cell = f"{med} [{r['median_low']:.2f}, {r['median_high']:.2f}] IQM {r['iqm']:.2f} n={int(r['n'])}"
-            if m != "all maps" and metric == "test_win_rate":
-                cell += f" 80%@{_steps_label(r['steps_to_80'])}"
-            cells.append(cell)
-        body.append([m] + cells)
-    head = ["map"] + labels
+    n_maps = int((frame["kind"] == "map").groupby(frame["map"]).any().sum())
+    rows = []
+    for m, sub in sorted(frame.groupby("map"), key=lambda kv: (kv[0] == ALL_MAPS, kv[0])):
+        cells = {r["label"]: _cell(r, n_maps, bold) for _, r in sub.iterrows()}
+        rows.append([m] + [cells.get(lab, "-") for lab in labels])
+    return [["map"] + labels] + rows
+
+
+def _notes(res: Results, frame: pd.DataFrame, metric: str, at: Optional[int]) -> List[str]:
+    when = "last evaluation" if at is None else f"last evaluation at or before {_steps(at)} env steps"
+    notes = [f"Final {metric} ({when}): median over seeds [95% stratified-bootstrap CI] (IQM, seeds n"
+             + (", env steps by which the median seed first reached 80% test win rate" if "steps_to_80" in frame else "")
+             + "). Best median per row in bold."]
+    if (frame["kind"] == "aggregate").any():
+        notes.append(f"'{ALL_MAPS}': rliable aggregates over maps (median of per-map means, IQM over all runs), "
+                     "on each algorithm's first n seeds per map.")
+        _, left_out = aggregate_scores(res.final(metric, at), metric, res.labels, res.maps)
+        if left_out:
+            notes.append(f"Not in '{ALL_MAPS}' (no runs on every map): {', '.join(left_out)}.")
+    unfinished = res.unfinished()
+    if unfinished:
+        notes.append(f"{len(unfinished)} run(s) not finished, tabled up to their last evaluation: {', '.join(unfinished)}.")
+    if res.skipped:
+        notes.append(f"Skipped {len(res.skipped)} run(s):")
+        notes += [f"- {s.message}" for s in res.skipped]
+    return notes
+
+
+def _latex_escape(s: str) -> str:
+    for a, b in (("\\", r"\textbackslash{}"), ("&", r"\&"), ("%", r"\%"), ("$", r"\$"), ("#", r"\#"),
+                 ("_", r"\_"), ("{", r"\{"), ("}", r"\}"), ("~", r"\textasciitilde{}"), ("^", r"\^{}")):
+        s = s.replace(a, b)
+    return s
+
+
+def render(res: Results, frame: pd.DataFrame, fmt: str, metric: str, at: Optional[int] = None) -> str:
+    """The table as text in `fmt`, with its notes (and skipped runs) underneath."""
+    if fmt not in FORMATS:
+        raise unknown("table format", fmt, FORMATS)
+    notes = _notes(res, frame, metric, at)
+    if fmt == "csv":
+        return frame.to_csv(index=False) + "".join(f"# {n}\n" for n in notes)
     if fmt == "md":
+        head, *body = _grid(frame, lambda s: f"**{s}**")
         lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
         lines += ["| " + " | ".join(row) + " |" for row in body]
-        text = "\n".join(lines)
-        text += (f"\n\nFinal {metric}: median over seeds [95% stratified-bootstrap CI], IQM, number of seeds"
-                 + (", env steps at which the median seed first reached 80%" if metric == "test_win_rate" else "")
-                 + ". Best median per map in bold.\n")
-    else:
-        esc = lambda s: s.replace("_", "\\_").replace("%", "\\%")  # noqa: E731
-        lines = ["\\begin{tabular}{l" + "l" * len(labels) + "}", "\\toprule", " & ".join(map(esc, head)) + " \\\\",
-                 "\\midrule"]
-        lines += [" & ".join(esc(c) for c in row) + " \\\\" for row in body]
-        lines += ["\\bottomrule", "\\end{tabular}"]
-        text = "\n".join(lines) + "\n"
-    if skipped:
-        note = "\n".join(f"- skipped {p}: {why}" for p, why in skipped)
-        text += ("\nSkipped runs:\n" if fmt == "md" else "% skipped runs:\n% ") + (note if fmt == "md" else note.replace("\n", "\n% ")) + "\n"
-    return text
+        return "\n".join(lines) + "\n\n" + "\n".join(notes) + "\n"
+    marker = "\x00B\x00"  # bold survives escaping, then becomes \textbf
+    head, *body = _grid(frame, lambda s: f"{marker}{s}{marker}")
+
+    def tex(s: str) -> str:
+        parts = _latex_escape(s).split(marker)
+        return "".join(f"\\textbf{{{p}}}" if i % 2 else p for i, p in enumerate(parts))
+
+    lines = [f"\\begin{{tabular}}{{l{'l' * (len(head) - 1)}}}", "\\toprule", " & ".join(map(tex, head)) + " \\\\",
+             "\\midrule"]
+    lines += [" & ".join(map(tex, row)) + " \\\\" for row in body]
+    lines += ["\\bottomrule", "\\end{tabular}"]
+    return "\n".join(lines) + "\n" + "".join(f"% {n}\n" for n in notes)
 
 
 def write_table(paths: Sequence[str | Path], out: Optional[str | Path] = None, fmt: str = "md",
-                metric: str = "test_win_rate", at: Optional[int] = None) -> str:
+                metric: str = WIN_RATE, at: Optional[int] = None, reps: int = REPS) -> str:
+    """Load, table, write to `out` (default <first RESULTS>/table.<md|csv|tex>) and return the text."""
     if fmt not in FORMATS:
-        raise MafacError(f"unknown format {fmt!r}; valid choices: {', '.join(FORMATS)}")
+        raise unknown("table format", fmt, FORMATS)
     res = load_results(paths)
     res.require(metric)
-    text = render(table_frame(res, metric, at), fmt, metric, res.skipped)
-    target = Path(out) if out else Path(paths[0]) / f"table.{ 'tex' if fmt == 'latex' else fmt}"
+    text = render(res, table_frame(res, metric, at, reps), fmt, metric, at)
+    first = Path(paths[0])
+    target = Path(out) if out else (first if first.is_dir() else first.parent) / f"table.{FORMATS[fmt]}"
     write_text(target, text)
     return text

@@ -1,4 +1,4 @@
-"""A plain final-win-rate table, used when the analysis package (mafac.report) is not available."""
+"""A plain final-win-rate table, used when the analysis package (mafac.analysis) is not available."""
 
 from __future__ import annotations
 
