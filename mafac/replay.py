@@ -1,7 +1,8 @@
 """Episode replay: preallocated tensors, padded to the episode limit, sampled as whole episodes.
 
-Memory is fixed by capacity at construction (`torch.zeros` pages lazily, so it grows to that bound
-as episodes arrive, never beyond). Observations and states are stored as float16 by default: SMAX
+Memory is fixed by capacity at construction. The storage is `torch.empty`, so the OS hands out
+pages as episodes arrive (zero-filling 1.8 GiB for 8m took 7.7 s of every run's start); that is
+safe because `insert` writes whole padded rows and only inserted slots are ever sampled. Observations and states are stored as float16 by default: SMAX
 features lie in [-1, 1], where float16's relative error is 2^-11 (benchmarks/throughput.py prints
 the measured worst case). Layout per episode slot, with T = episode_limit:
   obs [T+1, A, obs_dim], state [T+1, S], avail [T+1, A, n_actions]: slot t = before step t; slot
@@ -36,8 +37,9 @@ def episode_fields(info: EnvInfo, obs_dtype: torch.dtype) -> Dict[str, tuple]:
     }
 
 
-def allocate(fields: Dict[str, tuple], n: int) -> Dict[str, torch.Tensor]:
-    return {k: torch.zeros((n,) + shape, dtype=dtype) for k, (shape, dtype) in fields.items()}
+def allocate(fields: Dict[str, tuple], n: int, zero: bool = True) -> Dict[str, torch.Tensor]:
+    make = torch.zeros if zero else torch.empty
+    return {k: make((n,) + shape, dtype=dtype) for k, (shape, dtype) in fields.items()}
 
 
 @dataclass
@@ -62,7 +64,7 @@ class EpisodeBuffer:
         self.info = info
         self.capacity = capacity
         self.fields = episode_fields(info, _DTYPES[obs_dtype])
-        self.data = allocate(self.fields, capacity)
+        self.data = allocate(self.fields, capacity, zero=False)
         self.lengths = torch.zeros(capacity, dtype=torch.int64)
         self.position = 0  # next slot to write
         self.size = 0

@@ -14,7 +14,7 @@ from mafac.atomic import write_json
 from mafac.errors import MafacError
 from mafac.grid import manifest as mf
 from mafac.grid.executors import get_executor
-from mafac.grid.spec import Job, estimate_seconds, expand
+from mafac.grid.spec import Job, estimate_seconds, expand, longest_first
 from mafac.rundir import CHECKPOINT, RUN_JSON, STATUS_DONE, RunInfo
 
 SUMMARY = "summary.json"
@@ -52,14 +52,11 @@ def _check_run_dir(job: Job) -> Optional[RunInfo]:
 
 def _configs(jobs: Sequence[Job]) -> Dict[str, Dict[str, object]]:
     """Resolve every run's config up front: a bad key fails the bench before anything starts."""
-    from mafac.config import build_config
+    return {j.name: j.config().to_dict() for j in jobs}
 
-    out = {}
-    for j in jobs:
-        cfg = build_config(algo=j.algo, map_name=j.map, seed=j.seed, preset=j.preset, config_file=j.config_file,
-                           overrides=list(j.overrides) + [f"run.t_max={j.steps}"], env_backend=j.env_backend)
-        out[j.name] = cfg.to_dict()
-    return out
+
+def _n(items: Sequence[object], noun: str) -> str:
+    return f"{len(items)} {noun}{'' if len(items) == 1 else 's'}"
 
 
 def run_bench(algos: List[str], maps: List[str], seeds: List[int], steps: Optional[int], workers: int,
@@ -89,13 +86,13 @@ def run_bench(algos: List[str], maps: List[str], seeds: List[int], steps: Option
     write_json(root / mf.MANIFEST, new)
 
     finished = {j.name: _check_run_dir(j) for j in jobs}
-    todo = [j for j in jobs if finished[j.name] is None]
+    todo = longest_first([j for j in jobs if finished[j.name] is None])
     est = estimate_seconds(todo, workers)
-    click.echo(f"mafac bench {name}: {len(algos)} algos x {len(maps)} maps x {len(seeds)} seeds = {len(jobs)} runs "
-               f"({len(jobs) - len(todo)} already done)", err=True)
+    click.echo(f"mafac bench {name}: {_n(algos, 'algo')} x {_n(maps, 'map')} x {_n(seeds, 'seed')} = "
+               f"{_n(jobs, 'run')} ({len(jobs) - len(todo)} already done)", err=True)
     click.echo("  algos " + ", ".join(algos) + " | maps " + ", ".join(maps) + " | seeds " + ", ".join(map(str, seeds)), err=True)
     click.echo("  budget " + ", ".join(f"{m}: {grid['steps'][m]:,} env steps/run" for m in maps)
-               + f" | {workers} worker(s), executor {executor}", err=True)
+               + f" | preset {configs[jobs[0].name]['preset']} | {workers} worker(s), executor {executor}", err=True)
     click.echo(f"  estimated wall time {est / 60:.0f} min (from measured per-map throughput; an estimate)", err=True)
 
     results: Dict[str, Dict[str, object]] = {}

@@ -11,15 +11,22 @@ from typing import Dict, List, Optional, Sequence
 from mafac.errors import MafacError
 from mafac.rundir import run_name
 
-# Env steps per run when --steps is not given. Chosen from measured learning curves
-# (results/learning_smax): QMIX on SMAX 3m first reaches >= 95% test win rate near 500k steps.
-BENCH_STEPS: Dict[str, int] = {"3m": 500_000, "8m": 500_000}
-BENCH_STEPS_DEFAULT = 500_000
+# The preset a bench run starts from unless --preset or a --config file names one: the settings
+# measured to learn fastest per wall-clock second on a CPU (see mafac/config.py, PRESETS["fast"]).
+BENCH_PRESET = "fast"
 
-# Measured training throughput of one run on one core of this 2-core machine (env steps/s,
-# benchmarks/throughput.py and the learning runs); only used to print an estimate before starting.
-STEPS_PER_SECOND: Dict[str, float] = {"3m": 700.0, "8m": 350.0}
-STEPS_PER_SECOND_DEFAULT = 300.0
+# Env steps per run when --steps is not given, chosen so that the default 18-run bench (vdn, qmix,
+# qtran x 3m, 8m x 3 seeds) fits 60 minutes on 2 cores with the `fast` preset; the measured
+# learning curves behind the numbers are in results/reference and the README.
+BENCH_STEPS: Dict[str, int] = {"3m": 300_000, "8m": 400_000}
+BENCH_STEPS_DEFAULT = 300_000
+
+# Measured training throughput of one run while another shares the 2-core machine (env steps/s,
+# `fast` preset, benchmarks/learning_smax.py); QTRAN's joint network makes it slower. Used for the
+# estimate printed before starting and to start the longest runs first.
+STEPS_PER_SECOND: Dict[str, float] = {"3m": 1800.0, "8m": 950.0}
+STEPS_PER_SECOND_DEFAULT = 600.0
+ALGO_SLOWDOWN: Dict[str, float] = {"qtran": 1.5}
 STARTUP_S = 20.0  # process start, imports, loading the cached JAX compile
 
 
@@ -58,14 +65,20 @@ def budget(map_name: str, steps: Optional[int]) -> int:
 
 
 def estimate_seconds(jobs: Sequence["Job"], workers: int) -> float:
-    """Greedy longest-first schedule of the jobs' estimated durations over `workers` slots."""
-    durations = sorted((STARTUP_S + j.steps / STEPS_PER_SECOND.get(j.map, STEPS_PER_SECOND_DEFAULT)
-                        for j in jobs), reverse=True)
+    """Greedy longest-first schedule of the jobs' estimated durations over `workers` slots (the
+    order `longest_first` gives them to the executor)."""
+    durations = sorted((j.estimated_seconds() for j in jobs), reverse=True)
     slots = [0.0] * max(1, workers)
     for d in durations:
         i = slots.index(min(slots))
         slots[i] += d
     return max(slots) if durations else 0.0
+
+
+def longest_first(jobs: Sequence["Job"]) -> List["Job"]:
+    """Start the longest runs first: with few workers, a long run started last would leave the
+    other workers idle at the end (the classic LPT rule; ties keep map-major order)."""
+    return sorted(jobs, key=lambda j: -j.estimated_seconds())
 
 
 @dataclass
@@ -88,6 +101,22 @@ class Job:
 
     def to_dict(self) -> Dict[str, object]:
         return asdict(self)
+
+    def estimated_seconds(self) -> float:
+        sps = STEPS_PER_SECOND.get(self.map, STEPS_PER_SECOND_DEFAULT) / ALGO_SLOWDOWN.get(self.algo, 1.0)
+        return STARTUP_S + self.steps / sps
+
+    @classmethod
+    def from_dict(cls, d: Dict[str, object]) -> "Job":
+        return cls(**d)
+
+    def config(self):
+        """The run's resolved Config; the bench's own preset applies unless one is named."""
+        from mafac.config import build_config
+
+        return build_config(algo=self.algo, map_name=self.map, seed=self.seed, preset=self.preset,
+                            config_file=self.config_file, overrides=list(self.overrides) + [f"run.t_max={self.steps}"],
+                            env_backend=self.env_backend, default_preset=BENCH_PRESET)
 
 
 def expand(algos: Sequence[str], maps: Sequence[str], seeds: Sequence[int], steps: Optional[int], root: Path,

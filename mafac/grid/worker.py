@@ -16,13 +16,11 @@ def limit_threads() -> None:
 def run_job(job: Dict[str, object]) -> Dict[str, object]:
     """Train (or resume) one cell; never raises for a failed run: the failure is the result."""
     limit_threads()
-    from mafac.config import build_config
+    from mafac.grid.spec import Job
     from mafac.train import train_run
 
-    overrides = list(job["overrides"]) + [f"run.t_max={job['steps']}"]
     try:
-        cfg = build_config(algo=job["algo"], map_name=job["map"], seed=job["seed"], preset=job["preset"],
-                           config_file=job["config_file"], overrides=overrides, env_backend=job["env_backend"])
+        cfg = Job.from_dict(job).config()
         rows = train_run(cfg, Path(job["run_dir"]))
     except Exception as e:  # recorded in run.json by train_run; reported by the bench
         text = str(e).strip().splitlines()

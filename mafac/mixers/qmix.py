@@ -50,10 +50,12 @@ class QMixer(Mixer):
         b, t, n = inp.agent_qs.shape
         e = self.config.embed_dim
         state = inp.state.reshape(b * t, -1)
-        qs = inp.agent_qs.reshape(b * t, 1, n)
+        qs = inp.agent_qs.reshape(b * t, n, 1)
         w1 = torch.abs(self.hyper_w1(state)).view(-1, n, e)
-        b1 = self.hyper_b1(state).view(-1, 1, e)
-        hidden = F.elu(torch.bmm(qs, w1) + b1)
-        wf = torch.abs(self.hyper_wf(state)).view(-1, e, 1)
-        q_tot = torch.bmm(hidden, wf).view(-1, 1) + self.value(state)
+        b1 = self.hyper_b1(state)
+        # Broadcast-and-sum instead of bmm: with n agents x embed 32 per sample the matrices are
+        # tiny, and on CPU bmm's per-matrix overhead made it 2x slower (fwd + bwd, measured).
+        hidden = F.elu((qs * w1).sum(dim=1) + b1)
+        wf = torch.abs(self.hyper_wf(state))
+        q_tot = (hidden * wf).sum(dim=-1, keepdim=True) + self.value(state)
         return q_tot.view(b, t, 1)
