@@ -268,3 +268,37 @@ def test_table_command(bench, tmp_path):
     assert bad.exit_code != 0 and isinstance(bad.exception, MafacError) and "nope" in str(bad.exception)
     missing = runner.invoke(table_cmd, [str(tmp_path / "nowhere")])
     assert isinstance(missing.exception, MafacError) and "nowhere" in str(missing.exception)
+
+
+def _check_reference(new: Path, ref: Path):
+    import subprocess
+    import sys
+
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "check_reference.py"
+    return subprocess.run([sys.executable, str(script), str(new), "--reference", str(ref)],
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_check_reference_agrees_with_a_rerun_and_flags_a_broken_learner(bench, tmp_path):
+    # Same directory name on both sides: the labels must still tell them apart.
+    rerun, broken = tmp_path / "a" / "bench", tmp_path / "broken"
+    for seed, (q, v) in enumerate(zip(QMIX, VDN)):
+        _run(rerun, "qmix", "3m", seed, _curve(q - 0.02, 30_000))
+        _run(rerun, "vdn", "3m", seed, _curve(v + 0.03, None))
+        _run(broken, "qmix", "3m", seed, _curve(0.05 * seed, None))  # QMIX no longer learns
+        _run(broken, "vdn", "3m", seed, _curve(v, None))
+    ok = _check_reference(rerun, bench)
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    assert [line.split()[:3] for line in ok.stdout.splitlines()[:2]] == [["ok", "3m", "qmix"], ["ok", "3m", "vdn"]]
+    diff = _check_reference(broken, bench)
+    assert diff.returncode == 1 and "DIFF 3m         qmix" in diff.stdout and "ok   3m         vdn" in diff.stdout
+    assert "1 cell(s) outside tolerance" in diff.stdout
+
+
+def test_check_reference_bad_input_is_one_line(bench, tmp_path):
+    missing = _check_reference(tmp_path / "nowhere", bench)
+    assert missing.returncode == 2 and "nowhere" in missing.stderr and len(missing.stderr.splitlines()) == 1
+    other_map = tmp_path / "other"
+    _run(other_map, "qmix", "5m_vs_6m", 0, _curve(0.5, None))
+    nothing = _check_reference(other_map, bench)
+    assert nothing.returncode == 1 and "nothing compared" in nothing.stdout

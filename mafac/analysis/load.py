@@ -131,7 +131,7 @@ def _read_run(run_dir: Path) -> pd.DataFrame:
     return df.assign(**ident, seed=seed, status=str(info.status), run_dir=str(run_dir))
 
 
-def _source_names(roots: List[Path]) -> List[str]:
+def source_names(roots: List[Path]) -> List[str]:
     """The directory name labels a source; the path as given only where two names collide."""
     names = [r.resolve().name for r in roots]
     return [n if names.count(n) == 1 else str(r) for n, r in zip(names, roots)]
@@ -162,7 +162,7 @@ def load_results(paths: Sequence[str | Path], warn: bool = True) -> Results:
         if not root.exists():
             raise MafacError(f"results path {str(root)!r} does not exist")
     frames, skipped = [], []
-    for root, source in zip(roots, _source_names(roots)):
+    for root, source in zip(roots, source_names(roots)):
         for run_dir in find_run_dirs(root):
             try:
                 frames.append(_read_run(run_dir).assign(source=source))
