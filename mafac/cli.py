@@ -70,8 +70,11 @@ def eval_cmd(run_dir, episodes, seed) -> None:
     from mafac.evaluate import evaluate_run
 
     result = evaluate_run(Path(run_dir), episodes=episodes, seed=seed)
-    click.echo(f"{run_dir}: test win rate {result['test_win_rate']:.3f}, test return {result['test_return']:.2f} "
-               f"over {result['episodes']} episodes (checkpoint at {result['env_steps']:,} env steps)")
+    lost = 1.0 - result["test_win_rate"] - result["test_timeout_rate"]
+    click.echo(f"{run_dir}: test win rate {result['test_win_rate']:.3f} (not won: {lost:.3f} lost, "
+               f"{result['test_timeout_rate']:.3f} timed out), test return {result['test_return']:.2f}, "
+               f"mean length {result['test_episode_length']:.1f} steps over {result['episodes']} episodes "
+               f"(checkpoint at {result['env_steps']:,} env steps)")
 
 
 @cli.command(name="list")

@@ -121,18 +121,25 @@ class Runner:
         return finished
 
     def evaluate(self, seed: int) -> Dict[str, float]:
-        """One greedy episode per env, from episodes seeded by `seed` alone."""
+        """One greedy episode per env, from episodes seeded by `seed` alone.
+
+        Besides the win rate it says how the other episodes ended (time-out vs defeat) and how long
+        episodes last: a win rate stuck below 1 means different things in each case."""
         self.reset(seed)
         returns = np.zeros(self.n_envs)
         won = np.zeros(self.n_envs, dtype=bool)
+        timed_out = np.zeros(self.n_envs, dtype=bool)
+        length = np.zeros(self.n_envs)
         seen = np.zeros(self.n_envs, dtype=bool)
         while not seen.all():
             acts = self.act(0.0)
             tr = self.env.step(acts.numpy())
             fresh = ~seen
             returns[fresh] += tr.reward[fresh]
+            length[fresh] += 1
             ended = tr.done & fresh
             won[ended] = tr.battle_won[ended]
+            timed_out[ended] = tr.truncated[ended]
             seen |= tr.done
             self.last_actions = acts
             if tr.done.any():  # keep the finished envs' agents consistent, though they are ignored
@@ -141,7 +148,8 @@ class Runner:
                 self.last_actions[idx] = -1
                 self.hidden.view(self.n_envs, self.info.n_agents, -1)[idx] = 0
             self.current = tr.next
-        return {"test_win_rate": float(won.mean()), "test_return": float(returns.mean())}
+        return {"test_win_rate": float(won.mean()), "test_return": float(returns.mean()),
+                "test_timeout_rate": float(timed_out.mean()), "test_episode_length": float(length.mean())}
 
     # -- checkpointing -------------------------------------------------------------------------
     def state_dict(self) -> Dict[str, object]:

@@ -143,10 +143,33 @@ def test_eval_reports_a_win_rate(runs, capsys):
     result = evaluate_run(run_dir, episodes=4, seed=5)
     assert 0.0 <= result["test_win_rate"] <= 1.0
     assert result["episodes"] == 4 and result["env_steps"] == 800
+    # a win is never a time-out; lengths are whole steps within SMAX's limit
+    assert 0.0 <= result["test_timeout_rate"] <= 1.0 - result["test_win_rate"]
+    assert 1.0 <= result["test_episode_length"] <= 100.0 and (result["test_episode_length"] * 4) % 1 == 0
     assert main(["eval", str(run_dir)]) == 0
     out = capsys.readouterr().out
-    assert "test win rate" in out and "over 4 episodes" in out and "800" in out
+    assert "test win rate" in out and "timed out" in out and "over 4 episodes" in out and "800" in out
     # a missing run dir is a one-line user error
     assert main(["eval", str(run_dir.parent / "nope")]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "nope" in err[0]
+
+
+def test_evaluate_counts_time_outs_and_lengths():
+    """With a 5-step limit no 3m battle can end in time: every test episode is a time-out of 5 steps."""
+    import torch
+
+    from mafac.agent import DRQN, agent_input_dim
+    from mafac.envs import make_env
+    from mafac.runner import Runner
+
+    cfg = build_config(algo="qmix", map_name="3m", seed=0)
+    env = make_env("smax", "3m", 6, 0, {"max_steps": 5})
+    try:
+        torch.manual_seed(0)
+        agent = DRQN(agent_input_dim(env.info, cfg.agent), cfg.agent.hidden_dim, env.info.n_actions)
+        result = Runner(env, agent, cfg.agent, None, seed=0).evaluate(seed=3)
+    finally:
+        env.close()
+    assert result["test_timeout_rate"] == 1.0 and result["test_win_rate"] == 0.0
+    assert result["test_episode_length"] == 5.0
