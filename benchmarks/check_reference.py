@@ -16,17 +16,19 @@ import sys
 from pathlib import Path
 
 from mafac.analysis.load import load_results, source_names
-from mafac.analysis.table import table_frame
+from mafac.analysis.table import ALL_MAPS, table_frame
 from mafac.errors import MafacError
 
 
 def compare(new: Path, ref: Path, at: int | None = None) -> int:
     """Print the per-cell verdicts; returns the number of cells outside tolerance (-1: none shared)."""
-    frame = table_frame(load_results([ref, new]), at=at)
+    res = load_results([ref, new])
     ref_name, new_name = source_names([ref, new])
-    frame = frame[frame["map"] != "all maps"]
-    frame = frame.assign(algo=frame["label"].str.rsplit(" (", n=1).str[0],
-                         source=frame["label"].str.rsplit(" (", n=1).str[1].str[:-1])
+    # The loader knows each label's algo and source; parsing them back out of "algo (source)"
+    # would break on a source path that itself contains " (".
+    who = res.data[["label", "algo", "source"]].drop_duplicates()
+    frame = table_frame(res, at=at).merge(who, on="label")
+    frame = frame[frame["map"] != ALL_MAPS]
     bad = compared = 0
     for (m, algo), cell in frame.groupby(["map", "algo"]):
         rows = {r["source"]: r for _, r in cell.iterrows()}
