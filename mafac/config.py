@@ -17,6 +17,7 @@ from typing import Any, Dict, Optional
 import yaml
 
 from mafac.errors import MafacError, unknown
+from mafac.options import build_options, coerce, set_option
 
 
 @dataclass
@@ -25,7 +26,9 @@ class EnvConfig:
     map: str = "3m"
     n_envs: int = 8  # envs stepped together by the training runner
     test_n_envs: int = 32  # one greedy test episode per env per evaluation (PyMARL: 32)
-    kwargs: Dict[str, Any] = field(default_factory=dict)  # passed to the backend as is
+    # The backend's own options: its `Config` dataclass once resolved (every field lands in
+    # config.yaml), a dict of overrides while the config is being built.
+    kwargs: Any = field(default_factory=dict)
 
 
 @dataclass
@@ -195,12 +198,13 @@ def build_config(
 
 
 def validate(cfg: Config) -> None:
-    from mafac.envs import get_env_class
+    from mafac.envs import env_options, get_env_class
 
     env_cls = get_env_class(cfg.env.backend)
     maps = list(env_cls.maps())
     if maps and cfg.env.map not in maps:
         raise unknown(f"{cfg.env.backend} map", cfg.env.map, maps)
+    cfg.env.kwargs = env_options(cfg.env.backend, cfg.env.kwargs)
     for key, choices in _ALLOWED.items():
         value = get_key(cfg, key)
         if value not in choices:
@@ -227,7 +231,9 @@ def _sections(cfg: Config) -> Dict[str, Any]:
 def valid_keys(cfg: Config) -> typing.List[str]:
     keys = [f.name for f in dataclasses.fields(cfg) if not dataclasses.is_dataclass(getattr(cfg, f.name)) and f.name != "mixer"]
     for name, section in _sections(cfg).items():
-        keys += [f"{name}.{f.name}" for f in dataclasses.fields(section)]
+        keys += [f"{name}.{f.name}" for f in dataclasses.fields(section) if f"{name}.{f.name}" != "env.kwargs"]
+    if dataclasses.is_dataclass(cfg.env.kwargs):
+        keys += [f"env.kwargs.{f.name}" for f in dataclasses.fields(cfg.env.kwargs)]
     return keys
 
 
@@ -239,10 +245,15 @@ def get_key(cfg: Config, key: str) -> Any:
 def set_key(cfg: Config, key: str, value: Any) -> None:
     obj, leaf = _resolve(cfg, key)
     if key.startswith("env.kwargs."):
-        obj[leaf] = value
+        if dataclasses.is_dataclass(obj):  # resolved: checked now; a dict is checked by validate()
+            if leaf not in {f.name for f in dataclasses.fields(obj)}:
+                raise unknown("config key", key, [f"env.kwargs.{f.name}" for f in dataclasses.fields(obj)])
+            set_option(obj, leaf, value, "env.kwargs")
+        else:
+            obj[leaf] = value
         return
     ftype = {f.name: f.type for f in dataclasses.fields(obj)}[leaf]
-    setattr(obj, leaf, _coerce(key, value, ftype, type(obj)))
+    setattr(obj, leaf, coerce(key, value, ftype, type(obj)))
 
 
 def _resolve(cfg: Config, key: str):
@@ -255,46 +266,8 @@ def _resolve(cfg: Config, key: str):
         section = _sections(cfg).get(parts[0])
         if section is not None and parts[1] in {f.name for f in dataclasses.fields(section)}:
             return section, parts[1]
-    raise unknown("config key", key, valid_keys(cfg) + ["env.kwargs.<name>"])
-
-
-def _coerce(key: str, value: Any, ftype: Any, owner: type) -> Any:
-    if isinstance(ftype, str):  # postponed annotations
-        hints = typing.get_type_hints(owner)
-        ftype = hints.get(key.split(".")[-1], Any)
-    origin = typing.get_origin(ftype)
-    if ftype is Any or origin in (dict, typing.Union) or ftype is dict:
-        return value
-    try:
-        if ftype is bool:
-            if isinstance(value, str):
-                low = value.lower()
-                if low in ("true", "1", "yes", "on"):
-                    return True
-                if low in ("false", "0", "no", "off"):
-                    return False
-                raise ValueError
-            if isinstance(value, (bool, int)) and value in (0, 1):
-                return bool(value)
-            raise ValueError
-        if ftype is int:
-            if isinstance(value, bool):
-                raise ValueError
-            if isinstance(value, float) and not value.is_integer():
-                raise ValueError
-            return int(float(value)) if isinstance(value, str) else int(value)
-        if ftype is float:
-            if isinstance(value, bool):
-                raise ValueError
-            return float(value)
-        if ftype is str:
-            return str(value)
-    except (TypeError, ValueError):
-        pass
-    else:
-        return value
-    tname = getattr(ftype, "__name__", str(ftype))
-    raise MafacError(f"bad value {value!r} for {key}; expected {tname}")
+    more = [] if dataclasses.is_dataclass(cfg.env.kwargs) else ["env.kwargs.<name>"]
+    raise unknown("config key", key, valid_keys(cfg) + more)
 
 
 def _parse_override(text: str):

@@ -38,8 +38,8 @@ def test_shapes_dtypes_and_info(smax_env, random_actions, map_name):
     assert info.n_actions == N_MOVE + n_enemies
     assert info.episode_limit == (LIMIT if map_name == "3m" else 100)
     if map_name == "8m":  # the sizes the replay's memory budget is planned for
-        assert (info.obs_dim, info.state_dim) == (205, 192)
-    assert info.state_dim % n_units == 0  # one fixed-width feature block per unit
+        assert (info.obs_dim, info.state_dim) == (205, 16 * 10 + 8 * 13)  # units x 10 + last actions
+    assert (info.state_dim - n_agents * info.n_actions) % n_units == 0  # a block per unit, last actions
 
     e, a = env.n_envs, info.n_agents
     obs = env.reset(seed=3)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+
 import csv
+import dataclasses
 import json
 import shutil
 from pathlib import Path
@@ -13,6 +15,7 @@ import yaml
 from mafac.checkpoint import REPLAY_DIR
 from mafac.cli import main
 from mafac.config import build_config, config_from_dict
+from mafac.envs.smax import SMAXConfig
 from mafac.errors import MafacError
 from mafac.evaluate import evaluate_run
 from mafac.rundir import CHECKPOINT, CONFIG_YAML, METRIC_COLUMNS, METRICS_CSV, RUN_JSON, RunInfo
@@ -108,7 +111,11 @@ def test_run_dir_contents(runs):
     cfg = runs["cfg"](800)
     loaded = config_from_dict(yaml.safe_load((run_dir / CONFIG_YAML).read_text()))
     assert loaded == cfg
-    assert loaded.env.kwargs == {"max_steps": 16} and loaded.mixer == cfg.mixer
+    assert loaded.env.kwargs.max_steps == 16 and loaded.mixer == cfg.mixer
+    # every env option is recorded, not just the overridden ones: the run can be read and rerun
+    recorded = yaml.safe_load((run_dir / CONFIG_YAML).read_text())["env"]["kwargs"]
+    assert recorded == dataclasses.asdict(SMAXConfig(max_steps=16))
+    assert recorded["reward_scale"] == 10.0 and recorded["normalize_state"] is True
     cols, rows = read_metrics(run_dir)
     assert cols[: len(METRIC_COLUMNS)] == METRIC_COLUMNS
     for r in rows:

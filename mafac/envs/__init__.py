@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any, Dict, Optional
+import dataclasses
+from typing import Any, Optional
 
 from mafac.envs.base import BatchedEnv, EnvInfo, Observation, Transition
+from mafac.options import build_options
 from mafac.registry import Registry
 
 
@@ -21,7 +23,16 @@ def get_env_class(backend: str) -> type:
     return ENVS.get(backend)
 
 
-def make_env(backend: str, map_name: str, n_envs: int, seed: int, kwargs: Optional[Dict[str, Any]] = None) -> BatchedEnv:
+def env_options(backend: str, kwargs: Any = None) -> Any:
+    """The backend's typed options (its `Config` dataclass) from `env.kwargs` overrides; a dict
+    for an untyped backend. An unknown key or a bad value is a one-line MafacError."""
+    cls = get_env_class(backend)
+    if cls.Config is None:
+        return dict(dataclasses.asdict(kwargs) if dataclasses.is_dataclass(kwargs) else kwargs or {})
+    return build_options(cls.Config, kwargs, "env.kwargs")
+
+
+def make_env(backend: str, map_name: str, n_envs: int, seed: int, kwargs: Any = None) -> BatchedEnv:
     from mafac.errors import MafacError
 
     cls = get_env_class(backend)
@@ -30,12 +41,15 @@ def make_env(backend: str, map_name: str, n_envs: int, seed: int, kwargs: Option
         from mafac.errors import unknown
 
         raise unknown(f"{backend} map", map_name, maps)
+    options = env_options(backend, kwargs)
+    if dataclasses.is_dataclass(options):
+        options = dataclasses.asdict(options)
     try:
-        return cls(map_name, n_envs, seed, **(kwargs or {}))
+        return cls(map_name, n_envs, seed, **options)
     except TypeError as e:
         if "argument" in str(e):
             raise MafacError(f"bad env.kwargs for backend {backend!r}: {e}")
         raise
 
 
-__all__ = ["BatchedEnv", "EnvInfo", "Observation", "Transition", "ENVS", "get_env_class", "make_env"]
+__all__ = ["BatchedEnv", "EnvInfo", "Observation", "Transition", "ENVS", "env_options", "get_env_class", "make_env"]

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import ClassVar, Sequence
+from typing import ClassVar, Optional, Sequence
 
 import numpy as np
 
@@ -66,6 +66,10 @@ class BatchedEnv(ABC):
     """
 
     name: ClassVar[str] = ""
+    # The backend's options (`env.kwargs.*`) as a dataclass: its fields are the valid keys, its
+    # defaults the backend's defaults, and every run's config.yaml records all of them. None: an
+    # untyped backend (a plugin may be one) whose kwargs are passed as they are.
+    Config: ClassVar[Optional[type]] = None
 
     def __init__(self, map_name: str, n_envs: int, seed: int, **kwargs) -> None:
         self.map_name = map_name

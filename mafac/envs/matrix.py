@@ -10,7 +10,8 @@ what the SMAC runs take hours to hint at: which joint values a mixer can represe
 from __future__ import annotations
 
 import numbers
-from typing import Dict, Sequence, Tuple
+from dataclasses import dataclass
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -79,11 +80,21 @@ def _check_payoff(payoff) -> np.ndarray:
     return np.asarray(rows, dtype=np.float32)
 
 
+@dataclass
+class MatrixConfig:
+    """The `env.kwargs.*` options of the matrix backend."""
+
+    penalty_k: float = 100.0  # the penalty game's miscoordination cost k (payoff -k)
+    payoff: Optional[List[List[float]]] = None  # the custom game's payoff matrix, rows = agent 0
+    reward_scale: float = 1.0
+
+
 class MatrixEnv(BatchedEnv):
     """Two agents on one of `GAMES`; obs = state for both (a constant 1.0 for one-step games,
     a one-hot of {1, 2A, 2B} for two_step), so any recurrent agent network has an input."""
 
     name = "matrix"
+    Config = MatrixConfig
 
     def __init__(self, map_name: str, n_envs: int, seed: int, penalty_k: float = 100.0, payoff=None,
                  reward_scale: float = 1.0) -> None:

@@ -9,6 +9,7 @@ single worker starts: inside a worker it would surface as a pysc2 traceback from
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import importlib
 import importlib.util
@@ -75,6 +76,29 @@ SMAC_DEFAULTS: Dict[str, Any] = {
 }
 # StarCraft2Env keywords that PyMARL leaves at SMAC's own defaults.
 _OTHER_SMAC_KWARGS = ("window_size_x", "window_size_y")
+
+# SMAC's own defaults for these (StarCraft2Env's signature).
+_OTHER_SMAC_DEFAULTS: Dict[str, Any] = {"window_size_x": 1920, "window_size_y": 1200}
+assert set(_OTHER_SMAC_DEFAULTS) == set(_OTHER_SMAC_KWARGS)
+
+
+def _option_type(key: str, value: Any) -> Any:
+    if value is None:
+        return Optional[str]
+    if key.startswith("reward_") and type(value) is int:  # SMAC takes any number for these
+        return float
+    return type(value)
+
+
+# The `env.kwargs.*` options of the sc2 backend: every StarCraft2Env keyword mafac passes, with
+# PyMARL's values, plus how the workers are made (a test can point env_factory at a stand-in).
+SC2Config = dataclasses.make_dataclass(
+    "SC2Config",
+    [(k, _option_type(k, v), dataclasses.field(default=v)) for k, v in {**SMAC_DEFAULTS, **_OTHER_SMAC_DEFAULTS}.items()]
+    + [("env_factory", str, dataclasses.field(default=DEFAULT_FACTORY)),
+       ("timeout_s", float, dataclasses.field(default=600.0))],
+)
+SC2Config.__module__ = __name__
 
 _POLL_S = 0.05  # how often a waiting parent checks that the worker is still alive
 _CLOSE_GRACE_S = 10.0  # time SC2 gets to shut down cleanly before its worker is terminated
@@ -189,6 +213,7 @@ class SC2Env(BatchedEnv):
     """
 
     name = "sc2"
+    Config = SC2Config
 
     def __init__(
         self,

@@ -4,27 +4,112 @@ All envs are stepped by ONE jitted, vmapped call that also auto-resets finished 
 per-step Python cost is a single dispatch whatever n_envs is. Defaults follow JaxMARL's Q-learning
 baselines on SMAX (heuristic enemy, see_enemy_actions, walls_cause_death, attack_mode="closest",
 rewards x10 to SMAC's scale) so numbers compare with theirs.
+
+What the networks see, feature by feature (names: `obs_feature_names()`, `state_feature_names()`;
+tests/test_smax_features.py plays episodes to the time limit and holds every one in its range):
+
+Observation (JaxMARL's unit_list observation, kept as is; all-zero for a dead agent). For each other
+unit, allies first, then enemies, all zero when it is dead or out of sight:
+  health            hit points / the unit type's maximum            [0, 1]
+  position_x/_y     offset from the observer / observer's sight range  (-1, 1)
+  last_movement_x/_y  the unit's last move as a unit vector           [-1, 1]
+  last_targeted     its last attack action / its largest action index  [0, 1]
+  weapon_cooldown   cooldown / the type's cooldown, clipped            [0, 1]
+  unit_type_bits_k  one-hot unit type                                  {0, 1}
+then the observer's own health, position / map size, clipped cooldown and type bits (all [0, 1]).
+
+State (mafac's own, SMAC's definition rather than JaxMARL's `world_state`). For every unit, allies
+then enemies, all zero when the unit is dead:
+  health            hit points / the type's maximum                    [0, 1]
+  position_x/_y     position / map width, height (SMAX clips units to the map)   [0, 1]
+  weapon_cooldown   cooldown / the type's cooldown, clipped to [0, 1]. JaxMARL's world_state gives
+                    the raw value, which falls by 0.5 per step while a unit does not fire: an
+                    unbounded "time since last shot" counter (-50 at the time limit)
+  unit_type_bit_k   one-hot unit type                                  {0, 1}
+then, with `state_last_action` (SMAC's default), each ally's last action one-hot (all zero at the
+start of an episode). JaxMARL's tail of unit teams and raw unit-type integers (0..5) is dropped: it
+is the same in every state of a map, so it carries nothing but an unnormalised constant.
+`normalize_state=False` gives JaxMARL's raw world_state instead (for comparisons only).
 """
 
 from __future__ import annotations
 
 import contextlib
 import io
+import math
 import os
 import sys
-from typing import Any, Sequence
+from dataclasses import dataclass
+from typing import Any, List, Sequence
 
 import numpy as np
 
 from mafac.envs.base import BatchedEnv, EnvInfo, Observation, Transition
 from mafac.envs.jax_setup import import_jax
-from mafac.errors import unknown
+from mafac.errors import MafacError, unknown
+from mafac.options import build_options
 
 # SMAX maps with SMAC names (the SMACv2-style generated scenarios are excluded: they are not SMAC).
 SMAX_MAPS = (
     "3m", "8m", "25m", "5m_vs_6m", "10m_vs_11m", "27m_vs_30m",
     "2s3z", "3s5z", "3s5z_vs_3s6z", "3s_vs_5z", "6h_vs_8z",
 )
+
+
+@dataclass(frozen=True)
+class StateLayout:
+    """Where each feature sits in the normalised state (see the module docstring)."""
+
+    n_allies: int
+    n_enemies: int
+    n_types: int
+    n_actions: int
+    last_action: bool
+    normalized: bool = True
+
+    UNIT_FEATURES = ("health", "position_x", "position_y", "weapon_cooldown")
+
+    @property
+    def unit_dim(self) -> int:
+        return len(self.UNIT_FEATURES) + self.n_types
+
+    @property
+    def dim(self) -> int:
+        units = (self.n_allies + self.n_enemies) * self.unit_dim
+        return units + (self.n_allies * self.n_actions if self.last_action else 0)
+
+    def names(self) -> List[str]:
+        unit = list(self.UNIT_FEATURES) + [f"unit_type_bit_{k}" for k in range(self.n_types)]
+        units = [f"ally_{i}" for i in range(self.n_allies)] + [f"enemy_{j}" for j in range(self.n_enemies)]
+        names = [f"{u}.{f}" for u in units for f in unit]
+        if self.last_action:
+            names += [f"ally_{i}.last_action_{a}" for i in range(self.n_allies) for a in range(self.n_actions)]
+        return names
+
+
+@dataclass
+class SMAXConfig:
+    """The `env.kwargs.*` options of the smax backend (all recorded in a run's config.yaml)."""
+
+    reward_scale: float = 10.0  # SMAX's team reward (at most ~2 an episode) x10 = SMAC's scale (max 20)
+    max_steps: int = 100  # the episode limit; reaching it is a truncation, not a defeat
+    normalize_state: bool = True  # the SMAC-style state of the module docstring; False: JaxMARL's raw one
+    state_last_action: bool = True  # allies' last actions one-hot in the state (SMAC's default)
+    see_enemy_actions: bool = True  # observations show enemies' last moves and targets
+    walls_cause_death: bool = True
+    attack_mode: str = "closest"  # the heuristic enemy's targeting: closest | random
+
+    def check(self) -> None:
+        if not (math.isfinite(self.reward_scale) and self.reward_scale > 0):
+            raise MafacError(f"bad value {self.reward_scale!r} for env.kwargs.reward_scale; it must be a finite number > 0")
+        if self.max_steps < 1:
+            raise MafacError(f"bad value {self.max_steps!r} for env.kwargs.max_steps; it must be >= 1")
+        if self.attack_mode not in ATTACK_MODES:
+            raise MafacError(f"bad value {self.attack_mode!r} for env.kwargs.attack_mode; "
+                             f"valid choices: {', '.join(ATTACK_MODES)}")
+
+
+ATTACK_MODES = ("closest", "random")
 
 
 @contextlib.contextmanager
@@ -54,56 +139,69 @@ def _import_smax():
 
 class SMAXEnv(BatchedEnv):
     name = "smax"
+    Config = SMAXConfig
 
-    def __init__(
-        self,
-        map_name: str,
-        n_envs: int,
-        seed: int,
-        reward_scale: float = 10.0,
-        see_enemy_actions: bool = True,
-        walls_cause_death: bool = True,
-        attack_mode: str = "closest",
-        max_steps: int = 100,
-        normalize_state: bool = True,
-    ) -> None:
+    def __init__(self, map_name: str, n_envs: int, seed: int, **options: Any) -> None:
         if map_name not in SMAX_MAPS:
             raise unknown("SMAX map", map_name, SMAX_MAPS)
         super().__init__(map_name, n_envs, seed)
+        self.options = opt = build_options(SMAXConfig, options, "env.kwargs")
+        reward_scale, max_steps = opt.reward_scale, opt.max_steps
+        normalize_state, state_last_action = opt.normalize_state, opt.state_last_action
         jax = import_jax()
         import jax.numpy as jnp
 
         HeuristicEnemySMAX, map_name_to_scenario = _import_smax()
         env = HeuristicEnemySMAX(
             scenario=map_name_to_scenario(map_name),
-            see_enemy_actions=see_enemy_actions,
-            walls_cause_death=walls_cause_death,
-            attack_mode=attack_mode,
+            see_enemy_actions=opt.see_enemy_actions,
+            walls_cause_death=opt.walls_cause_death,
+            attack_mode=opt.attack_mode,
             max_steps=max_steps,
         )
         self._env = env
         n_allies = env.num_allies
         agents = env.agents
-        n_actions = env.action_spaces[agents[0]].n
+        n_actions = int(env.action_spaces[agents[0]].n)
         n_units = env.num_allies + env.num_enemies
-        feat = len(env.own_features)
-        scale = jnp.ones((feat,)).at[1].set(1.0 / env.map_width).at[2].set(1.0 / env.map_height)
+        n_types = int(env.unit_type_bits)
+        type_health = jnp.asarray(env.unit_type_health)
+        type_cooldown = jnp.asarray(env.unit_type_weapon_cooldowns)
+        map_size = jnp.array([env.map_width, env.map_height], dtype=jnp.float32)
+        self._layout = StateLayout(n_allies, env.num_enemies, n_types, n_actions, state_last_action and normalize_state,
+                                   normalize_state)
 
-        def observe(env_state, obs_dict):
+        def world_state(env_state, obs_dict, last_actions):
+            """The mixer's global state, SMAC-style: every feature in [0, 1] (see module doc)."""
+            if not normalize_state:  # JaxMARL's raw world_state: positions in map units, unbounded cooldown
+                return obs_dict["world_state"]
+            s = env_state.state
+            alive = s.unit_alive[:, None]
+            feats = jnp.concatenate([
+                (s.unit_health / type_health[s.unit_types])[:, None],
+                s.unit_positions / map_size,
+                jnp.clip(s.unit_weapon_cooldowns / type_cooldown[s.unit_types], 0.0, 1.0)[:, None],
+                jax.nn.one_hot(s.unit_types, n_types),
+            ], axis=-1)
+            parts = [jnp.where(alive, feats, 0.0).reshape(-1)]
+            if state_last_action:
+                parts.append(jax.nn.one_hot(last_actions, n_actions).reshape(-1))
+            return jnp.concatenate(parts)
+
+        def observe(env_state, obs_dict, last_actions):
             obs = jnp.stack([obs_dict[a] for a in agents])
             alive = env_state.state.unit_alive[:n_allies]
             obs = jnp.where(alive[:, None], obs, 0.0)  # SMAC gives dead agents zero observations
-            world = obs_dict["world_state"]
-            if normalize_state:  # positions in map units would dwarf the other features
-                units = world[: n_units * feat].reshape(n_units, feat) * scale
-                world = jnp.concatenate([units.reshape(-1), world[n_units * feat:]])
+            world = world_state(env_state, obs_dict, last_actions)
             avail_d = env.get_avail_actions(env_state)
             avail = jnp.stack([avail_d[a] for a in agents]).astype(bool)
             return obs.astype(jnp.float32), world.astype(jnp.float32), avail
 
+        no_actions = jnp.full((n_allies,), -1, dtype=jnp.int32)  # one_hot(-1) = all zeros
+
         def reset_one(key):
             obs_dict, env_state = env.reset(key)
-            return env_state, observe(env_state, obs_dict)
+            return env_state, observe(env_state, obs_dict, no_actions)
 
         def step_one(key, env_state, actions):
             k_step, k_reset = jax.random.split(key)
@@ -117,7 +215,7 @@ class SMAXEnv(BatchedEnv):
             # step late (max_steps + 1 steps); episode_limit must bound an episode's length.
             truncated = (new_state.state.step >= max_steps) & ~terminated
             won = ~enemies_alive & allies_alive
-            final = observe(new_state, obs_dict)
+            final = observe(new_state, obs_dict, actions)
             reset_state, start = reset_one(k_reset)
             done = terminated | truncated
             next_state = jax.tree.map(lambda r, s: jnp.where(done, r, s), reset_state, new_state)
@@ -143,7 +241,7 @@ class SMAXEnv(BatchedEnv):
         self._jax = jax
         self._key = jax.random.PRNGKey(seed)
         self._states: Any = None
-        state_dim = (feat + 2) * n_units
+        state_dim = self._layout.dim if normalize_state else int(env.state_size)
         self._info = EnvInfo(
             n_agents=n_allies,
             n_actions=int(n_actions),
@@ -155,6 +253,19 @@ class SMAXEnv(BatchedEnv):
     @classmethod
     def maps(cls) -> Sequence[str]:
         return SMAX_MAPS
+
+    def state_feature_names(self) -> List[str]:
+        """One name per state feature, e.g. 'enemy_2.weapon_cooldown' (the raw state: 'raw_k')."""
+        if not self._layout.normalized:
+            return [f"raw_{k}" for k in range(self._info.state_dim)]
+        return self._layout.names()
+
+    def obs_feature_names(self) -> List[str]:
+        """One name per observation feature, e.g. 'enemy_0.last_targeted', 'own.health'."""
+        env = self._env
+        others = [f"ally_{i}" for i in range(1, env.num_allies)] + [f"enemy_{j}" for j in range(env.num_enemies)]
+        names = [f"{u}.{f}" for u in others for f in env.unit_features]
+        return names + [f"own.{f}" for f in env.own_features]
 
     @property
     def info(self) -> EnvInfo:
