@@ -17,7 +17,7 @@ from typing import Any, Dict, Optional
 import yaml
 
 from mafac.errors import MafacError, unknown
-from mafac.options import build_options, coerce, set_option
+from mafac.options import build_options, coerce
 
 
 @dataclass
@@ -246,9 +246,7 @@ def set_key(cfg: Config, key: str, value: Any) -> None:
     obj, leaf = _resolve(cfg, key)
     if key.startswith("env.kwargs."):
         if dataclasses.is_dataclass(obj):  # resolved: checked now; a dict is checked by validate()
-            if leaf not in {f.name for f in dataclasses.fields(obj)}:
-                raise unknown("config key", key, [f"env.kwargs.{f.name}" for f in dataclasses.fields(obj)])
-            set_option(obj, leaf, value, "env.kwargs")
+            cfg.env.kwargs = build_options(type(obj), {**dataclasses.asdict(obj), leaf: value}, "env.kwargs")
         else:
             obj[leaf] = value
         return

@@ -22,9 +22,10 @@ BENCH_STEPS: Dict[str, int] = {"3m": 300_000, "8m": 400_000}
 BENCH_STEPS_DEFAULT = 300_000
 
 # Measured training throughput of one run while another shares the 2-core machine (env steps/s,
-# `fast` preset, benchmarks/learning_smax.py); QTRAN's joint network makes it slower. Used for the
+# `fast` preset; the reference bench of 2026-11-27: QMIX 2,230-2,250 on 3m and 935-980 on 8m,
+# VDN a little faster, QTRAN 1,670-1,830 and 700-730); QTRAN's joint network makes it slower. Used for the
 # estimate printed before starting and to start the longest runs first.
-STEPS_PER_SECOND: Dict[str, float] = {"3m": 1800.0, "8m": 950.0}
+STEPS_PER_SECOND: Dict[str, float] = {"3m": 2200.0, "8m": 950.0}
 STEPS_PER_SECOND_DEFAULT = 600.0
 ALGO_SLOWDOWN: Dict[str, float] = {"qtran": 1.5}
 STARTUP_S = 20.0  # process start, imports, loading the cached JAX compile
