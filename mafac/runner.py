@@ -7,6 +7,7 @@ Nothing in the per-step path loops over envs or agents in Python.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Dict, Optional
 
@@ -155,7 +156,7 @@ class Runner:
     def state_dict(self) -> Dict[str, object]:
         return {
             "env": self.env.snapshot(),
-            "current": self.current,
+            "current": None if self.current is None else dataclasses.asdict(self.current),
             "staging": self.staging,
             "t": self.t, "hidden": self.hidden, "last_actions": self.last_actions, "returns": self.returns,
             "generator": self.generator.get_state(),
@@ -166,7 +167,7 @@ class Runner:
             self.reset()
         else:
             self.env.restore(state["env"])
-            self.current = state["current"]
+            self.current = Observation(**state["current"])
             self.staging = state["staging"]
             self.t, self.hidden = state["t"], state["hidden"]
             self.last_actions, self.returns = state["last_actions"], state["returns"]

@@ -22,7 +22,7 @@ import torch
 from mafac import __version__
 from mafac.agent import DRQN, EpsilonSchedule, agent_input_dim
 from mafac.atomic import write_text
-from mafac.checkpoint import load_checkpoint, save_checkpoint
+from mafac.checkpoint import load_checkpoint, save_checkpoint, to_plain
 from mafac.config import Config
 from mafac.envs import make_env
 from mafac.errors import MafacError
@@ -97,6 +97,7 @@ class Trainer:
         self.rows: List[Dict[str, float]] = []
         self.window: Dict[str, list] = {"loss": [], "td_loss": [], "grad_norm": [], "ret": [], "won": []}
         self.wall_offset = 0.0
+        self._wall: Callable[[], float] = lambda: self.wall_offset  # a clock once run() starts
         self.shards: List[Dict[str, int]] = []
 
     # -- the loop ------------------------------------------------------------------------------
@@ -156,20 +157,31 @@ class Trainer:
                 self.env_steps, self.cfg.run.t_max, None, __version__).save(self.run_dir)
 
     # -- checkpoints ---------------------------------------------------------------------------
-    def save(self) -> None:
-        state = {
+    def checkpoint_state(self) -> Dict[str, object]:
+        """Everything a resumed run needs, as plain data (tensors, numbers, strings, containers)."""
+        return to_plain({
             "learner": self.learner.state_dict(), "runner": self.runner.state_dict(),
             "test_runner_generator": self.test_runner.generator.get_state(),
             "env_steps": self.env_steps, "episodes": self.episodes, "since_train": self.since_train,
-            "evaluations": self.evaluations, "rows": self.rows, "wall_s": self._wall(),
+            "evaluations": self.evaluations, "rows": self.rows, "wall_s": float(self._wall()),
             "torch_rng": torch.get_rng_state(), "numpy_rng": np.random.get_state(),
             "config": self.cfg.to_dict(), "mafac_version": __version__,
-        }
-        self.shards = save_checkpoint(self.run_dir, state, self.buffer, self.shards)
+        })
+
+    def save(self) -> None:
+        self.shards = save_checkpoint(self.run_dir, self.checkpoint_state(), self.buffer, self.shards)
 
     def load(self) -> None:
-        state = load_checkpoint(self.run_dir, self.buffer)
-        self.learner.load_state_dict(state["learner"])
+        # The template a checkpoint is checked against: what this trainer would save right now
+        # (the runner reset first, so that its current episode has its real shapes).
+        self.runner.reset()
+        template = self.checkpoint_state()
+        shapes = [list(p.shape) for p in self.learner.params]
+        state = load_checkpoint(self.run_dir, self.buffer, template, shapes)
+        try:
+            self.learner.load_state_dict(state["learner"])
+        except (RuntimeError, ValueError, KeyError) as e:  # torch's own checks, e.g. optimizer groups
+            raise MafacError(f"{self.run_dir / CHECKPOINT}: bad checkpoint: learner: {str(e).splitlines()[0]}")
         self.runner.load_state_dict(state["runner"])
         self.test_runner.generator.set_state(state["test_runner_generator"])
         self.env_steps, self.episodes = state["env_steps"], state["episodes"]

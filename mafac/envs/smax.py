@@ -292,9 +292,22 @@ class SMAXEnv(BatchedEnv):
         )
 
     def snapshot(self) -> dict:
-        return {"key": np.asarray(self._key), "states": self._jax.device_get(self._states)}
+        """The PRNG key and the env states' leaves as numpy arrays: plain data, no JAX or flax
+        objects, so a checkpoint loads without unpickling code (mafac/checkpoint.py)."""
+        jax = self._jax
+        return {"key": np.asarray(self._key), "leaves": [np.asarray(x) for x in jax.tree.leaves(jax.device_get(self._states))]}
 
     def restore(self, snapshot: dict) -> None:
-        jnp = self._jax.numpy
+        jax, jnp = self._jax, self._jax.numpy
+        # The states' structure comes from this env's own reset (traced, not run).
+        shapes = jax.eval_shape(self._batch_reset, self._key)[0]
+        expect, treedef = jax.tree.flatten(shapes)
+        leaves = snapshot["leaves"]
+        if len(leaves) != len(expect):
+            raise MafacError(f"smax snapshot holds {len(leaves)} state arrays, this env has {len(expect)}")
+        for i, (x, e) in enumerate(zip(leaves, expect)):
+            if tuple(x.shape) != tuple(e.shape) or np.dtype(x.dtype) != np.dtype(e.dtype):
+                raise MafacError(f"smax snapshot state array {i}: {x.dtype}{list(x.shape)}, this env needs "
+                                 f"{np.dtype(e.dtype)}{list(e.shape)}")
         self._key = jnp.asarray(snapshot["key"])
-        self._states = self._jax.tree.map(jnp.asarray, snapshot["states"])
+        self._states = jax.tree.unflatten(treedef, [jnp.asarray(x) for x in leaves])

@@ -34,16 +34,10 @@ def _check_run_dir(job: Job) -> Optional[RunInfo]:
     if info.status == STATUS_DONE and info.env_steps >= job.steps:
         return info
     if (run_dir / CHECKPOINT).exists():
-        from mafac.checkpoint import load_file
-
-        from mafac.checkpoint import REPLAY_DIR
+        from mafac.checkpoint import verify_run_dir
 
         try:
-            state = load_file(run_dir / CHECKPOINT)
-            if not isinstance(state, dict) or "replay_shards" not in state:
-                raise MafacError(f"{run_dir / CHECKPOINT}: corrupt checkpoint (not a mafac checkpoint)")
-            for shard in state["replay_shards"]:  # a checkpoint is only as good as its replay shards
-                load_file(run_dir / REPLAY_DIR / shard["file"])
+            verify_run_dir(run_dir)
         except MafacError as e:
             click.echo(f"warning: {e}; restarting run", err=True)
             shutil.rmtree(run_dir)
