@@ -68,10 +68,10 @@ def play_and_check(env, policy, n_steps, seed=0):
     assert all(s_names[c].endswith(".weapon_cooldown") for c in cd_cols)
     rng = np.random.default_rng(seed)
     obs = env.reset(seed=seed)
+    msg = _out_of_range(obs.state, s_names, 0.0, 1.0, "state") or _out_of_range(obs.obs, o_names, -1.0, 1.0, "obs")
+    assert msg is None, f"reset: {msg}"
     lowest_raw = 0.0
     for step in range(n_steps):
-        for ob, when in ((obs, "start"),) if step == 0 else ():
-            assert (msg := _out_of_range(ob.state, s_names, 0.0, 1.0, "state")) is None, msg
         tr = env.step(policy(rng, obs.avail_actions))
         for ob in (tr, tr.next):
             msg = _out_of_range(ob.state, s_names, 0.0, 1.0, "state") or _out_of_range(ob.obs, o_names, -1.0, 1.0, "obs")

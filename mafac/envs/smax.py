@@ -87,6 +87,9 @@ class StateLayout:
         return names
 
 
+ATTACK_MODES = ("closest", "random")
+
+
 @dataclass
 class SMAXConfig:
     """The `env.kwargs.*` options of the smax backend (all recorded in a run's config.yaml)."""
@@ -107,9 +110,6 @@ class SMAXConfig:
         if self.attack_mode not in ATTACK_MODES:
             raise MafacError(f"bad value {self.attack_mode!r} for env.kwargs.attack_mode; "
                              f"valid choices: {', '.join(ATTACK_MODES)}")
-
-
-ATTACK_MODES = ("closest", "random")
 
 
 @contextlib.contextmanager
