@@ -17,7 +17,7 @@ from typing import Any, Dict, Optional
 import yaml
 
 from mafac.errors import MafacError, unknown
-from mafac.options import build_options, coerce
+from mafac.options import build_options, set_option
 
 
 @dataclass
@@ -250,8 +250,7 @@ def set_key(cfg: Config, key: str, value: Any) -> None:
         else:
             obj[leaf] = value
         return
-    ftype = {f.name: f.type for f in dataclasses.fields(obj)}[leaf]
-    setattr(obj, leaf, coerce(key, value, ftype, type(obj)))
+    set_option(obj, leaf, value, key.rpartition(".")[0])
 
 
 def _resolve(cfg: Config, key: str):

@@ -80,5 +80,7 @@ def build_options(cls: type, data: Mapping[str, Any] | Any, prefix: str) -> Any:
 
 
 def set_option(obj: Any, key: str, value: Any, prefix: str) -> None:
+    """Set one field of the dataclass `obj`, coerced to its type; errors name `prefix.key`
+    (just `key` for a top-level field, prefix "")."""
     ftype = {f.name: f.type for f in dataclasses.fields(obj)}[key]
-    setattr(obj, key, coerce(f"{prefix}.{key}", value, ftype, type(obj)))
+    setattr(obj, key, coerce(f"{prefix}.{key}" if prefix else key, value, ftype, type(obj)))

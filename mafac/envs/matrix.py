@@ -96,8 +96,8 @@ class MatrixEnv(BatchedEnv):
     name = "matrix"
     Config = MatrixConfig
 
-    def __init__(self, map_name: str, n_envs: int, seed: int, penalty_k: float = 100.0, payoff=None,
-                 reward_scale: float = 1.0) -> None:
+    def __init__(self, map_name: str, n_envs: int, seed: int, penalty_k: float = MatrixConfig.penalty_k,
+                 payoff=MatrixConfig.payoff, reward_scale: float = MatrixConfig.reward_scale) -> None:
         if map_name not in GAMES:
             raise unknown("matrix game", map_name, GAMES)
         super().__init__(map_name, n_envs, seed)

@@ -74,12 +74,8 @@ SMAC_DEFAULTS: Dict[str, Any] = {
     "heuristic_rest": False,
     "debug": False,
 }
-# StarCraft2Env keywords that PyMARL leaves at SMAC's own defaults.
-_OTHER_SMAC_KWARGS = ("window_size_x", "window_size_y")
-
-# SMAC's own defaults for these (StarCraft2Env's signature).
+# StarCraft2Env keywords that PyMARL leaves at SMAC's own defaults (StarCraft2Env's signature).
 _OTHER_SMAC_DEFAULTS: Dict[str, Any] = {"window_size_x": 1920, "window_size_y": 1200}
-assert set(_OTHER_SMAC_DEFAULTS) == set(_OTHER_SMAC_KWARGS)
 
 
 def _option_type(key: str, value: Any) -> Any:
@@ -229,7 +225,7 @@ class SC2Env(BatchedEnv):
             raise MafacError(f"n_envs must be at least 1 for the sc2 env, got {n_envs}")
         super().__init__(map_name, int(n_envs), int(seed))
         if env_factory == DEFAULT_FACTORY:
-            valid = set(SMAC_DEFAULTS) | set(_OTHER_SMAC_KWARGS)
+            valid = set(SMAC_DEFAULTS) | set(_OTHER_SMAC_DEFAULTS)
             for key in env_kwargs:
                 if key not in valid:
                     raise unknown("sc2 env option", key, valid)
