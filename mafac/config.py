@@ -65,7 +65,7 @@ class LearnerConfig:
     target_update_episodes: int = 200  # hard target update period, in episodes
     double_q: bool = True
     td_lambda: float = 0.0  # 0 = one-step TD (PyMARL); pymarl2 uses 0.6
-    n_step: int = 1  # n-step returns; used when td_lambda == 0
+    n_step: int = 1  # n-step returns; > 1 only with td_lambda == 0 (the two are alternative targets)
     start_episodes: int = 32  # updates begin once this many episodes are stored
 
 
@@ -217,6 +217,9 @@ def validate(cfg: Config) -> None:
             raise MafacError(f"bad value {get_key(cfg, key)!r} for {key}; it must be > 0")
     if not 0.0 <= cfg.learner.td_lambda <= 1.0:
         raise MafacError(f"bad value {cfg.learner.td_lambda!r} for learner.td_lambda; it must be in [0, 1]")
+    if cfg.learner.n_step > 1 and cfg.learner.td_lambda > 0:
+        raise MafacError(f"learner.n_step={cfg.learner.n_step} and learner.td_lambda={cfg.learner.td_lambda} are two "
+                         f"different targets; set learner.td_lambda=0 to use n-step returns, or learner.n_step=1")
     if not 0.0 < cfg.learner.gamma <= 1.0:
         raise MafacError(f"bad value {cfg.learner.gamma!r} for learner.gamma; it must be in (0, 1]")
     if cfg.learner.lr <= 0:

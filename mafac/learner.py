@@ -18,11 +18,8 @@ from mafac.agent import DRQN, build_inputs
 from mafac.config import Config
 from mafac.envs.base import EnvInfo
 from mafac.errors import MafacError
-from mafac.mixers.base import LossContext, MixInput, Mixer, masked_mean
+from mafac.mixers.base import LossContext, MixInput, Mixer, mask_unavailable, masked_mean
 from mafac.replay import EpisodeBatch
-
-NEG = -1e9  # instead of -inf, so fully padded steps stay finite (and then get masked)
-
 
 class NonFiniteLoss(MafacError):
     """Raised when a loss turns NaN/inf: the run is recorded as failed, never silently continued."""
@@ -109,11 +106,11 @@ class Learner:
             tq, th = self._unroll(self.target_agent, batch)
             avail_next = batch.avail[:, 1:]
             chooser = online_q[:, 1:] if self.lc.double_q else tq[:, 1:]
-            greedy = chooser.masked_fill(~avail_next, NEG).argmax(dim=-1)  # [B, T, A]
+            greedy = mask_unavailable(chooser, avail_next).argmax(dim=-1)  # [B, T, A]
             tq_greedy = tq[:, 1:].gather(-1, greedy.unsqueeze(-1)).squeeze(-1)
             nxt = MixInput(tq_greedy, greedy, batch.state[:, 1:], th[:, 1:], tq[:, 1:], avail_next)
             next_values = self.target_mixer(nxt)
-            if self.lc.td_lambda > 0 or self.lc.n_step == 1:
+            if self.lc.n_step == 1:  # config.validate allows n_step > 1 only with td_lambda == 0
                 return lambda_returns(batch.reward, batch.terminated, batch.mask, next_values,
                                       self.lc.gamma, self.lc.td_lambda)
             return nstep_returns(batch.reward, batch.terminated, batch.mask, next_values, self.lc.gamma, self.lc.n_step)
@@ -121,11 +118,11 @@ class Learner:
     def loss(self, batch: EpisodeBatch):
         q, h = self._unroll(self.agent, batch)
         chosen_qs = q[:, :-1].gather(-1, batch.actions.unsqueeze(-1)).squeeze(-1)  # [B, T, A]
-        hidden = h[:, :-1]
-        if not self.mixer.train_agents_on_td():
-            hidden = hidden.detach()
-        chosen = MixInput(chosen_qs, batch.actions, batch.state[:, :-1], hidden, q[:, :-1], batch.avail[:, :-1])
+        chosen = MixInput(chosen_qs, batch.actions, batch.state[:, :-1], h[:, :-1], q[:, :-1], batch.avail[:, :-1])
         q_tot = self.mixer(chosen)
+        if q_tot.shape[-1] != self.mixer.out_dim():
+            raise MafacError(f"mixer {type(self.mixer).__name__} returned {q_tot.shape[-1]} values per step "
+                             f"but its out_dim() says {self.mixer.out_dim()}")
         targets = self.targets(batch, q.detach())
         td = q_tot - targets
         td_loss = masked_mean(td ** 2, batch.mask)

@@ -7,8 +7,8 @@ package never takes the others down and `mafac list` can say why.
 
 What counts as a failure, each reported as one line naming the plugin, its distribution and the
 problem (`Entry.line`): the target does not import (any exception, even SystemExit), the object
-fails the registry's `validate` (e.g. not a Mixer subclass), the name is a built-in's or another
-plugin's, or a mixer asks for a learner other than the one mafac has (`learner = "default"`).
+fails the registry's `validate` (e.g. not a Mixer subclass), or the name is a built-in's or another
+plugin's.
 Asking for a failed plugin by name raises a MafacError carrying that same line.
 """
 
@@ -23,7 +23,6 @@ from mafac.errors import MafacError, unknown
 
 BUILTIN = "built-in"
 MAFAC_DIST = "mafac"  # entry points published by mafac itself: the built-in table is authoritative
-SHARED_LEARNER = "default"
 
 
 @dataclass
@@ -102,8 +101,6 @@ class Registry:
     def _problem(self, obj: Any) -> Optional[str]:
         try:
             problem = self.validate(obj) if self.validate else None
-            if problem is None and self.group == "mafac.mixers":
-                problem = check_learner(obj)
         except Exception as e:  # a hostile object (e.g. a property that raises) is still just a failure
             problem = f"could not be checked: {type(e).__name__}: {_one_line(e)}"
         return problem
@@ -168,16 +165,6 @@ def _entry_points(group: str) -> Iterable[metadata.EntryPoint]:
         return list(metadata.entry_points(group=group))
     except TypeError:  # Python < 3.10 API
         return list(metadata.entry_points().get(group, []))
-
-
-def check_learner(obj: Any) -> Optional[str]:
-    """A mixer may name the learner it needs (`learner = "default"`). mafac has one shared learner;
-    algorithms extend it through the mixer hooks, so any other value is a load failure."""
-    wanted = getattr(obj, "learner", SHARED_LEARNER)
-    if wanted == SHARED_LEARNER:
-        return None
-    return (f"needs learner {wanted!r}, but mafac has one shared learner ({SHARED_LEARNER!r}); "
-            f"extend it through the mixer hooks (forward, extra_losses, train_agents_on_td, default_overrides)")
 
 
 def _dist_name(ep: metadata.EntryPoint) -> Optional[str]:

@@ -44,6 +44,7 @@ def assert_one_line_error(proc, *needles, code=None):
     (["train", "--set", "learner.optimizer=sgd"], ["'sgd'", "learner.optimizer", "rmsprop", "adam"]),
     (["train", "--set", "learner.lr"], ["learner.lr", "="]),
     (["config", "--set", "agent.hidden_dim=0"], ["agent.hidden_dim", "0"]),
+    (["config", "--preset", "fast", "--set", "learner.n_step=3"], ["learner.n_step=3", "learner.td_lambda=0.6"]),
 ])
 def test_bad_values_are_one_line_errors(args, needles, tmp_path):
     proc = mafac(*args, "--out", tmp_path / "run") if args[0] == "train" else mafac(*args)

@@ -264,3 +264,17 @@ def test_nan_loss_raises_nonfinite_loss_without_updating():
     assert learner.updates == 0
     for p, q in zip(learner.params, before):
         assert torch.equal(p, q)
+
+
+def test_a_mixer_that_breaks_its_out_dim_is_named():
+    """A plugin returning [B, T, A] while declaring one joint value would broadcast silently in the
+    TD loss; the learner refuses it by name instead."""
+    learner = make_learner("vdn")
+
+    class PerAgent(type(learner.mixer)):
+        def forward(self, inp):
+            return inp.agent_qs
+
+    learner.mixer = PerAgent(INFO, learner.mixer.config, 16)
+    with pytest.raises(MafacError, match="PerAgent returned 3 values per step but its out_dim\\(\\) says 1"):
+        learner.loss(make_batch())

@@ -4,7 +4,7 @@ pip-installed ones are. mafac always runs as a subprocess with that path on PYTH
 
 Covered: `mafac list` shows each part's origin (built-in, or distribution and version); a plugin
 mixer and a plugin env backend train end to end; a plugin that fails to import, does not implement
-the interface, reuses a built-in name or needs another learner is one line naming it, its
+the interface, has an untyped Config or reuses a built-in name is one line naming it, its
 distribution and the problem, while everything else keeps working; `mafac train --algo broken`
 exits non-zero with that line and no traceback.
 """
@@ -45,12 +45,12 @@ PLUGINS = {
                 def forward(self, inp):
                     return inp.agent_qs.sum(-1, keepdim=True)
             """)}),
-    "ownlearner": ("mafac-own-learner", "0.5", {"mafac.mixers": {"ownlearner": "mafac_own_learner:OwnMixer"}}, {
-        "mafac_own_learner.py": textwrap.dedent("""\
+    "badconfig": ("mafac-bad-config", "0.5", {"mafac.mixers": {"badconfig": "mafac_bad_config:BadConfigMixer"}}, {
+        "mafac_bad_config.py": textwrap.dedent("""\
             from mafac.mixers import Mixer
 
-            class OwnMixer(Mixer):
-                learner = "policy_gradient"
+            class BadConfigMixer(Mixer):
+                Config = dict  # hyperparameters must be a dataclass so `mixer.*` keys can be typed
 
                 def forward(self, inp):
                     return inp.agent_qs.sum(-1, keepdim=True)
@@ -75,7 +75,7 @@ FAILING = {  # plugin name -> what its one line must say
     "exits": ["failed to import", "SystemExit"],
     "notamixer": ["does not implement the mixer interface", "mafac.mixers.Mixer"],
     "vdn": ["reuses the built-in name 'vdn'"],
-    "ownlearner": ["needs learner 'policy_gradient'", "one shared learner"],
+    "badconfig": ["has a Config that is not a dataclass"],
     "badenv": ["does not implement the env interface"],
 }
 
@@ -169,7 +169,7 @@ def test_list_without_plugins_has_no_failures():
 
 
 # -- failing plugins ------------------------------------------------------------------------------
-@pytest.mark.parametrize("name", ["broken", "exits", "notamixer", "ownlearner"])
+@pytest.mark.parametrize("name", ["broken", "exits", "notamixer", "badconfig"])
 def test_train_with_a_failed_plugin_is_one_error_line(name, plugin_site, tmp_path):
     proc = mafac("train", "--algo", name, "--env", "matrix", "--map", "climbing", "--steps", "8",
                  "--out", tmp_path / "run", site=plugin_site)

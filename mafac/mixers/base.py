@@ -54,7 +54,8 @@ class Mixer(nn.Module):
       Config: a dataclass of its hyperparameters (defaults = its paper's), exposed as `mixer.*`.
       default_overrides: {"section.key": value} it needs elsewhere in the config.
       description: one line for `mafac list`.
-      has_target: False if the mixer has no parameters worth a target copy.
+Every mixer gets a target copy and trains the agents through its TD loss (QTRAN's Q_jt reads the
+agents' hidden states with gradients, as in PyMARL's QTRAN learner).
     """
 
     Config: ClassVar[type] = NoConfig
@@ -70,16 +71,21 @@ class Mixer(nn.Module):
         raise NotImplementedError
 
     def out_dim(self) -> int:
-        """K, the number of values the mixer returns per step."""
+        """K, the number of values `forward` returns per step; the learner holds the mixer to it, so
+        a plugin's shape slip is one error naming the mixer, not a silent broadcast in the TD loss."""
         return 1
 
     def extra_losses(self, ctx: LossContext) -> Dict[str, torch.Tensor]:
         """Additional weighted loss terms, already multiplied by their weights."""
         return {}
 
-    def train_agents_on_td(self) -> bool:
-        """Whether the TD loss should also train the agents (True for VDN/QMIX)."""
-        return True
+
+NEG = -1e9  # "unavailable" in place of -inf: a fully padded step stays finite, and is masked later
+
+
+def mask_unavailable(qs: torch.Tensor, avail: torch.Tensor) -> torch.Tensor:
+    """Qs with unavailable actions pushed to NEG, ready for max/argmax over the last dimension."""
+    return qs.masked_fill(~avail, NEG)
 
 
 def masked_mean(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:

@@ -19,9 +19,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from mafac.envs.base import EnvInfo
-from mafac.mixers.base import LossContext, MixInput, Mixer, masked_mean
+from mafac.mixers.base import LossContext, MixInput, Mixer, mask_unavailable, masked_mean
 
-NEG = -1e9
 
 
 @dataclass
@@ -56,7 +55,7 @@ class QTranMixer(Mixer):
         return self.value(state)
 
     def extra_losses(self, ctx: LossContext) -> Dict[str, torch.Tensor]:
-        qs = ctx.all_qs.masked_fill(~ctx.avail, NEG)
+        qs = mask_unavailable(ctx.all_qs, ctx.avail)
         max_qs, greedy = qs.max(dim=-1)  # [B, T, A]
         chosen = ctx.chosen
         q_jt_greedy = self(MixInput(max_qs, greedy, chosen.state, chosen.hidden)).detach()

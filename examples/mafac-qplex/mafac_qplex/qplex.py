@@ -44,10 +44,9 @@ from torch import nn
 
 from mafac.envs.base import EnvInfo
 from mafac.errors import MafacError
-from mafac.mixers import MixInput, Mixer
+from mafac.mixers import MixInput, Mixer, mask_unavailable
 
 EPS = 1e-10
-NEG = -1e9
 
 
 @dataclass
@@ -75,7 +74,6 @@ def _mlp(layers: int, in_dim: int, hidden: int, out_dim: int) -> nn.Module:
 
 class QPLEXMixer(Mixer):
     Config = QPLEXConfig
-    learner = "default"  # mafac's one shared learner; QPLEX needs nothing else
     description = "QPLEX duplex dueling: sum_i V_i' + sum_i lambda_i(s,u) A_i'"
 
     def __init__(self, info: EnvInfo, config: QPLEXConfig, agent_hidden_dim: int) -> None:
@@ -117,7 +115,7 @@ class QPLEXMixer(Mixer):
         all_qs = inp.all_qs.detach()  # V_i from detached Qs, as in the authors' learner
         if inp.avail is not None:
             has_any = inp.avail.any(dim=-1)
-            best = all_qs.masked_fill(~inp.avail, NEG).max(dim=-1).values
+            best = mask_unavailable(all_qs, inp.avail).max(dim=-1).values
             v = torch.where(has_any, best, inp.agent_qs.detach())  # padded steps: nothing available, A = 0
         else:
             v = all_qs.max(dim=-1).values
