@@ -18,7 +18,7 @@ ENTRY_POINTS = {
         "sc2": "mafac.envs.sc2:SC2Env",
     },
     "mafac.executors": {
-        "local": "mafac.grid.executors.local:LocalExecutor",
-        "ray": "mafac.grid.executors.ray:RayExecutor",
+        "local": "mafac.bench.executors.local:LocalExecutor",
+        "ray": "mafac.bench.executors.ray:RayExecutor",
     },
 }

@@ -10,6 +10,9 @@ from typing import Optional, Sequence
 
 import click
 
+from mafac.analysis.cli import export, plot, table
+from mafac.bench.cli import bench
+from mafac.cli_options import config_options, progress_bar
 from mafac.errors import MafacError
 
 MAIN_EPILOG = "Docs: README.md. Results land in results/."
@@ -19,17 +22,6 @@ MAIN_EPILOG = "Docs: README.md. Results land in results/."
 @click.version_option(package_name="mafac", message="mafac %(version)s")
 def cli() -> None:
     """Cooperative multi-agent value factorisation: IQL, VDN, QMIX, QTRAN on SMAX/SMAC."""
-
-
-def config_options(f):
-    """Options shared by `train` and `bench`, so both resolve configs identically."""
-    f = click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
-                     help="Override a config key, e.g. --set learner.lr=0.001 (repeatable).")(f)
-    f = click.option("--config", "config_file", type=click.Path(dir_okay=False), default=None,
-                     help="YAML file of config sections (see `mafac config`).")(f)
-    f = click.option("--preset", default=None, help="Defaults to start from: pymarl (train's default), fast (bench's default), tuned, matrix.")(f)
-    f = click.option("--env", "env_backend", default=None, help="Env backend: smax (default), matrix, sc2, or a plugin.")(f)
-    return f
 
 
 @cli.command()
@@ -67,9 +59,9 @@ def train(algo, map_name, seed, steps, out, overrides, config_file, preset, env_
 @click.option("--seed", type=int, default=12345, show_default=True, help="Seed of the test episodes.")
 def eval_cmd(run_dir, episodes, seed) -> None:
     """Reload a run's checkpoint and report its greedy test win rate."""
-    from mafac.evaluate import evaluate_run
+    from mafac.evaluate import evaluate_checkpoint
 
-    result = evaluate_run(Path(run_dir), episodes=episodes, seed=seed)
+    result = evaluate_checkpoint(Path(run_dir), episodes=episodes, seed=seed)
     lost = 1.0 - result["test_win_rate"] - result["test_timeout_rate"]
     click.echo(f"{run_dir}: test win rate {result['test_win_rate']:.3f} (not won: {lost:.3f} lost, "
                f"{result['test_timeout_rate']:.3f} timed out), test return {result['test_return']:.2f}, "
@@ -96,50 +88,11 @@ def config_cmd(algo, preset, overrides) -> None:
     click.echo(build_config(algo=algo, preset=preset, overrides=overrides).to_yaml(), nl=False)
 
 
-class progress_bar:
-    """A tqdm bar fed by the trainer's Progress callbacks: env steps, episodes, win rate, epsilon, ETA."""
-
-    def __init__(self, total: int, disable: bool = False) -> None:
-        self.total, self.disable = total, disable
-        self.bar = None
-
-    def __enter__(self):
-        from tqdm import tqdm
-
-        self.bar = tqdm(total=self.total, unit="step", unit_scale=True, dynamic_ncols=True,
-                        disable=self.disable, file=sys.stderr, smoothing=0.05,
-                        mininterval=0.5 if sys.stderr.isatty() else 30.0)
-        return self
-
-    def __call__(self, p) -> None:
-        bar = self.bar
-        bar.update(p.env_steps - bar.n)
-        if bar.n % 2000 < 64 or p.env_steps >= p.t_max:
-            win = "-" if p.test_win_rate is None else f"{p.test_win_rate:.2f}"
-            bar.set_postfix_str(f"ep {p.episodes:,} | test win {win} | eps {p.epsilon:.2f}", refresh=False)
-
-    def __exit__(self, *exc) -> None:
-        self.bar.close()
-
-
-def _register_optional_commands() -> None:
-    """Commands that live with their own feature package; absent ones are simply not offered."""
-    import importlib
-
-    for module, names in (("mafac.analysis.cli", ("table", "plot", "export")), ("mafac.grid.cli", ("bench",))):
-        try:
-            mod = importlib.import_module(module)
-        except ModuleNotFoundError as e:
-            if e.name and (e.name == module or module.startswith(e.name + ".")):
-                continue
-            raise
-        for name in names:
-            if hasattr(mod, name):
-                cli.add_command(getattr(mod, name), name=name)
+for _command in (bench, table, plot, export):
+    cli.add_command(_command)
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    _register_optional_commands()
     try:
         cli.main(args=list(argv) if argv is not None else None, prog_name="mafac", standalone_mode=False)
     except MafacError as e:

@@ -17,7 +17,7 @@ import pandas as pd
 import pytest
 
 from mafac.errors import MafacError
-from mafac.grid.spec import default_name, estimate_seconds, expand, parse_seeds
+from mafac.bench.spec import default_name, estimate_seconds, expand, parse_seeds
 
 MAFAC = [sys.executable, "-m", "mafac"]
 
@@ -35,6 +35,9 @@ def _metrics(root: Path) -> dict:
 def test_grid_expansion_and_naming(tmp_path):
     assert parse_seeds("3") == [0, 1, 2]
     assert parse_seeds("0,4,7") == [0, 4, 7]
+    assert parse_seeds("5,") == [5]
+    with pytest.raises(MafacError, match="--seeds 1 runs seed 0, --seeds 0, runs seed 0 alone"):
+        parse_seeds("0")
     for bad in ("0", "a,b", "1,1", "-2"):
         with pytest.raises(MafacError, match="--seeds"):
             parse_seeds(bad)
@@ -92,6 +95,8 @@ def test_sigkill_then_resume_equals_uninterrupted(tmp_path, tiny_overrides):
     assert any(i["status"] != "done" for i in infos), "the kill came too late to test anything"
     resumed = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     assert resumed.returncode == 0, resumed.stderr[-2000:]
+    for out in (ref, resumed):  # jaxmarl's import chatter must not reach the user, fresh or resumed
+        assert "Importing submoduled" not in out.stdout + out.stderr
     a, b = _metrics(tmp_path / "a" / "b"), _metrics(root)
     assert a.keys() == b.keys() and len(a) == 2
     for run in a:

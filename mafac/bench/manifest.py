@@ -15,8 +15,9 @@ from pathlib import Path
 from typing import Dict, List, Optional
 
 from mafac.errors import MafacError
+from mafac.rundir import MANIFEST_JSON
 
-MANIFEST = "manifest.json"
+MANIFEST = MANIFEST_JSON
 
 
 def versions() -> Dict[str, Optional[str]]:

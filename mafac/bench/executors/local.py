@@ -6,11 +6,11 @@ import multiprocessing as mp
 import queue as queue_mod
 from typing import Callable, Dict, List
 
-from mafac.grid.executors import Executor
+from mafac.bench.executors import Executor
 
 
 def _child(job: Dict[str, object], results) -> None:
-    from mafac.grid.worker import run_job
+    from mafac.bench.worker import run_job
 
     try:
         results.put(run_job(job))

@@ -12,12 +12,10 @@ import click
 
 from mafac.atomic import write_json
 from mafac.errors import MafacError
-from mafac.grid import manifest as mf
-from mafac.grid.executors import get_executor
-from mafac.grid.spec import Job, estimate_seconds, expand, longest_first
-from mafac.rundir import CHECKPOINT, RUN_JSON, STATUS_DONE, RunInfo
-
-SUMMARY = "summary.json"
+from mafac.bench import manifest as mf
+from mafac.bench.executors import get_executor
+from mafac.bench.spec import Job, estimate_seconds, expand, longest_first
+from mafac.rundir import CHECKPOINT, METRICS_CSV, RUN_JSON, STATUS_DONE, SUMMARY_JSON, RunInfo
 
 
 def _check_run_dir(job: Job) -> Optional[RunInfo]:
@@ -114,7 +112,7 @@ def run_bench(algos: List[str], maps: List[str], seeds: List[int], steps: Option
             from_dir["error"] = executor_results[j.name]["error"]  # e.g. a worker that died before writing
             from_dir["status"] = "failed"
         results[j.name] = from_dir
-    write_json(root / SUMMARY, {"name": name, "runs": results})
+    write_json(root / SUMMARY_JSON, {"name": name, "runs": results})
     _aggregate(root)
     failed = [k for k, r in results.items() if r.get("status") != STATUS_DONE]
     done = len(jobs) - len(failed)
@@ -136,7 +134,7 @@ def _result_from_dir(job: Job) -> Dict[str, object]:
     try:
         import pandas as pd
 
-        last = pd.read_csv(run_dir / "metrics.csv").iloc[-1]
+        last = pd.read_csv(run_dir / METRICS_CSV).iloc[-1]
         out.update(test_win_rate=float(last["test_win_rate"]), wall_s=float(last["wall_s"]))
     except Exception:  # missing or partial metrics: the status says enough
         pass
@@ -145,13 +143,8 @@ def _result_from_dir(job: Job) -> Dict[str, object]:
 
 def _aggregate(root: Path) -> None:
     """Tables and plots through the analysis package; results are never lost if that fails."""
-    try:
-        from mafac.analysis import write_plots, write_table
-    except ImportError:
-        from mafac.grid.summary import write_summary_table
+    from mafac.analysis import write_plots, write_table
 
-        click.echo(write_summary_table(root))
-        return
     try:
         click.echo(write_table([root]))
         write_plots([root])

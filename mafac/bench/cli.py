@@ -8,13 +8,13 @@ from pathlib import Path
 
 import click
 
-from mafac.cli import config_options
+from mafac.cli_options import config_options
 
 
 @click.command()
 @click.option("--algos", default="vdn,qmix,qtran", show_default=True, help="Comma-separated algorithms.")
 @click.option("--maps", default="3m,8m", show_default=True, help="Comma-separated maps.")
-@click.option("--seeds", default="3", show_default=True, help="A count (3 = seeds 0,1,2) or a list (0,4,7).")
+@click.option("--seeds", default="3", show_default=True, help="A count (3 = seeds 0,1,2) or seed ids with commas (0,4,7; one id: 5,).")
 @click.option("--steps", type=int, default=None, help="Env steps per run (default: the bench budget per map).")
 @click.option("--workers", type=int, default=None, help="Runs at once (default: the number of cores).")
 @click.option("--executor", default="local", show_default=True, help="local, ray, or a plugin executor.")
@@ -27,8 +27,8 @@ def bench(algos, maps, seeds, steps, workers, executor, address, name, out_root,
           preset, env_backend) -> None:
     """Run every algorithm on every map for several seeds; tables and plots at the end."""
     from mafac.errors import MafacError
-    from mafac.grid.run import run_bench
-    from mafac.grid.spec import default_name, parse_list, parse_seeds
+    from mafac.bench.run import run_bench
+    from mafac.bench.spec import default_name, parse_list, parse_seeds
 
     algo_list, map_list = parse_list(algos, "algos"), parse_list(maps, "maps")
     seed_list = parse_seeds(seeds)

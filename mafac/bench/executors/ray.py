@@ -6,11 +6,11 @@ import os
 from typing import Callable, Dict, List
 
 from mafac.errors import MafacError
-from mafac.grid.executors import Executor
+from mafac.bench.executors import Executor
 
 
 def _remote_job(job: Dict[str, object]) -> Dict[str, object]:
-    from mafac.grid.worker import run_job
+    from mafac.bench.worker import run_job
 
     return run_job(job)
 

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
 from mafac.errors import MafacError
-from mafac.rundir import run_name
+from mafac.rundir import RUNS_DIR, run_name
 
 # The preset a bench run starts from unless --preset or a --config file names one: the settings
 # measured to learn fastest per wall-clock second on a CPU (see mafac/config.py, PRESETS["fast"]).
@@ -39,17 +39,18 @@ def parse_list(text: str, what: str) -> List[str]:
 
 
 def parse_seeds(text: str) -> List[int]:
-    """'3' -> [0, 1, 2]; '0,4,7' -> [0, 4, 7]."""
+    """'3' -> [0, 1, 2] (a count); '0,4,7' -> [0, 4, 7] and '5,' -> [5] (seed ids: any comma)."""
     text = str(text).strip()
     try:
         if "," not in text:
             n = int(text)
             if n <= 0:
-                raise ValueError
+                raise MafacError(f"bad --seeds {text!r}; a number alone is a count of seeds, so it must be >= 1: "
+                                 f"--seeds 1 runs seed 0, --seeds {n}, runs seed {n} alone, --seeds 0,4 runs seeds 0 and 4")
             return list(range(n))
         seeds = [int(x) for x in text.split(",") if x.strip()]
     except ValueError:
-        raise MafacError(f"bad --seeds {text!r}; expected a count (3) or a list of integers (0,1,2)")
+        raise MafacError(f"bad --seeds {text!r}; expected a count (3 = seeds 0,1,2) or seed ids with commas (0,4,7 or 5,)")
     if len(set(seeds)) != len(seeds) or not seeds:
         raise MafacError(f"bad --seeds {text!r}; seeds must be distinct integers")
     return seeds
@@ -124,6 +125,6 @@ def expand(algos: Sequence[str], maps: Sequence[str], seeds: Sequence[int], step
            overrides: Sequence[str] = (), config_file: Optional[str] = None, preset: Optional[str] = None,
            env_backend: Optional[str] = None) -> List[Job]:
     """Map-major order, so the partial results of an interrupted bench cover whole maps first."""
-    return [Job(a, m, s, budget(m, steps), str(Path(root) / "runs" / run_name(a, m, s)), list(overrides),
+    return [Job(a, m, s, budget(m, steps), str(Path(root) / RUNS_DIR / run_name(a, m, s)), list(overrides),
                 config_file, preset, env_backend)
             for m in maps for a in algos for s in seeds]

@@ -1,0 +1,45 @@
+"""Pieces shared by several commands (`train` and `bench` resolve configs identically), kept
+apart from cli.py so that the command modules never import the group that imports them."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+
+def config_options(f):
+    """Options shared by `train` and `bench`, so both resolve configs identically."""
+    f = click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
+                     help="Override a config key, e.g. --set learner.lr=0.001 (repeatable).")(f)
+    f = click.option("--config", "config_file", type=click.Path(dir_okay=False), default=None,
+                     help="YAML file of config sections (see `mafac config`).")(f)
+    f = click.option("--preset", default=None, help="Defaults to start from: pymarl (train's default), fast (bench's default), tuned, matrix.")(f)
+    f = click.option("--env", "env_backend", default=None, help="Env backend: smax (default), matrix, sc2, or a plugin.")(f)
+    return f
+
+
+class progress_bar:
+    """A tqdm bar fed by the trainer's Progress callbacks: env steps, episodes, win rate, epsilon, ETA."""
+
+    def __init__(self, total: int, disable: bool = False) -> None:
+        self.total, self.disable = total, disable
+        self.bar = None
+
+    def __enter__(self):
+        from tqdm import tqdm
+
+        self.bar = tqdm(total=self.total, unit="step", unit_scale=True, dynamic_ncols=True,
+                        disable=self.disable, file=sys.stderr, smoothing=0.05,
+                        mininterval=0.5 if sys.stderr.isatty() else 30.0)
+        return self
+
+    def __call__(self, p) -> None:
+        bar = self.bar
+        bar.update(p.env_steps - bar.n)
+        if bar.n % 2000 < 64 or p.env_steps >= p.t_max:
+            win = "-" if p.test_win_rate is None else f"{p.test_win_rate:.2f}"
+            bar.set_postfix_str(f"ep {p.episodes:,} | test win {win} | eps {p.epsilon:.2f}", refresh=False)
+
+    def __exit__(self, *exc) -> None:
+        self.bar.close()
