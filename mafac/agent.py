@@ -56,6 +56,12 @@ class DRQN(nn.Module):
         return self.fc_out(out), out
 
 
+def build_agent(info: EnvInfo, cfg: AgentConfig) -> DRQN:
+    """The agent network a config describes for an env: training, evaluation and tests all build it
+    here, so a checkpoint's weights always fit the network they are loaded into."""
+    return DRQN(agent_input_dim(info, cfg), cfg.hidden_dim, info.n_actions)
+
+
 @dataclass
 class EpsilonSchedule:
     """Linear annealing over env steps (PyMARL: 1.0 -> 0.05 over 50k steps)."""

@@ -16,7 +16,7 @@ from typing import Any, Dict, Optional
 
 import yaml
 
-from mafac.errors import MafacError, unknown
+from mafac.errors import MafacError, first_line, unknown
 from mafac.options import build_options, set_option
 
 
@@ -157,7 +157,7 @@ def build_config(
     """Resolve a config in the documented order and validate the names it refers to.
 
     `default_preset` is the preset used when neither `preset` nor the config file names one
-    (`mafac bench` passes its own, see mafac.grid.spec.BENCH_PRESET)."""
+    (`mafac bench` passes its own, see mafac.bench.spec.BENCH_PRESET)."""
     from mafac.mixers import get_mixer
 
     file_data: Dict[str, Any] = {}
@@ -198,12 +198,9 @@ def build_config(
 
 
 def validate(cfg: Config) -> None:
-    from mafac.envs import env_options, get_env_class
+    from mafac.envs import check_map, env_options
 
-    env_cls = get_env_class(cfg.env.backend)
-    maps = list(env_cls.maps())
-    if maps and cfg.env.map not in maps:
-        raise unknown(f"{cfg.env.backend} map", cfg.env.map, maps)
+    check_map(cfg.env.backend, cfg.env.map)
     cfg.env.kwargs = env_options(cfg.env.backend, cfg.env.kwargs)
     for key, choices in _ALLOWED.items():
         value = get_key(cfg, key)
@@ -300,7 +297,7 @@ def load_yaml(path: str | Path) -> Any:
     except FileNotFoundError:
         raise MafacError(f"config file {str(path)!r} not found")
     except yaml.YAMLError as e:
-        raise MafacError(f"{path}: not valid YAML ({str(e).splitlines()[0]})")
+        raise MafacError(f"{path}: not valid YAML ({first_line(e)})")
 
 
 def config_from_dict(data: Dict[str, Any]) -> Config:

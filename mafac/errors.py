@@ -17,3 +17,15 @@ def unknown(kind: str, value: object, choices: Iterable[str]) -> MafacError:
     """The one wording for 'X is not one of the valid choices'."""
     listed = ", ".join(sorted(str(c) for c in choices)) or "(none)"
     return MafacError(f"unknown {kind} {value!r}; valid choices: {listed}")
+
+
+def first_line(e: BaseException) -> str:
+    """An exception's message cut to one line (YAML, torch and plugins raise multi-line ones)."""
+    text = str(e).strip().splitlines()
+    return text[0] if text else ""
+
+
+def describe(e: BaseException) -> str:
+    """`Type: first line of the message`: what a one-line failure report says about an exception."""
+    text = first_line(e)
+    return f"{type(e).__name__}: {text}" if text else type(e).__name__

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from importlib import metadata
 from typing import Any, Callable, Dict, Iterable, List, Optional
 
-from mafac.errors import MafacError, unknown
+from mafac.errors import MafacError, describe, unknown
 
 BUILTIN = "built-in"
 MAFAC_DIST = "mafac"  # entry points published by mafac itself: the built-in table is authoritative
@@ -63,7 +63,7 @@ class Registry:
             eps = _entry_points(self.group)
         except Exception as e:  # a malformed entry_points.txt somewhere on the path
             self._entries[f"!{self.group}"] = Entry(self.group, "an installed distribution", self.group,
-                                                    error=f"could not read entry points: {type(e).__name__}: {_one_line(e)}",
+                                                    error=f"could not read entry points: {describe(e)}",
                                                     kind=self.kind)
             eps = []
         for ep in sorted(eps, key=lambda ep: (ep.name, _dist_label(ep))):
@@ -89,7 +89,7 @@ class Registry:
         try:
             obj = loader()
         except (Exception, SystemExit) as e:  # a plugin's import may raise anything, even exit
-            entry.error = f"failed to import: {type(e).__name__}: {_one_line(e)}"
+            entry.error = f"failed to import: {describe(e)}"
         else:
             problem = self._problem(obj)
             if problem:
@@ -102,7 +102,7 @@ class Registry:
         try:
             problem = self.validate(obj) if self.validate else None
         except Exception as e:  # a hostile object (e.g. a property that raises) is still just a failure
-            problem = f"could not be checked: {type(e).__name__}: {_one_line(e)}"
+            problem = f"could not be checked: {describe(e)}"
         return problem
 
     # -- queries -------------------------------------------------------------------------------
@@ -188,7 +188,3 @@ def _dist_label(ep: metadata.EntryPoint) -> str:
         name, version = None, None
     return f"{name or 'an unnamed distribution'} {version or '(no version)'}".strip()
 
-
-def _one_line(e: BaseException) -> str:
-    text = str(e).strip().splitlines()
-    return text[0] if text else repr(e)

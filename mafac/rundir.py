@@ -5,11 +5,13 @@
       run.json        identity and status: algo, map, env, seed, status (running|done|failed),
                       error, env_steps, t_max, mafac version; rewritten atomically on every change
       config.yaml     the fully resolved config
-      metrics.csv     one row per evaluation (METRIC_COLUMNS first, extra columns may follow)
+      metrics.csv     one row per evaluation, the columns METRIC_COLUMNS
       checkpoint.pt   the latest checkpoint (atomic), enough to resume exactly
       error.txt       the traceback of a failed run
 
-A bench puts its runs under results/<name>/runs/<algo>__<map>__s<seed>/; `mafac train` under
+A bench keeps, under results/<name>/: manifest.json (the grid and every resolved config),
+summary.json (each run's final status), runs/<algo>__<map>__s<seed>/ (one run dir each), and the
+table.md and plots/ made from them. `mafac train` writes to
 results/runs/<algo>__<map>__s<seed>__<timestamp>/ unless --out says otherwise.
 """
 
@@ -29,7 +31,14 @@ METRICS_CSV = "metrics.csv"
 CHECKPOINT = "checkpoint.pt"
 ERROR_TXT = "error.txt"
 
-METRIC_COLUMNS = ["env_steps", "episodes", "test_win_rate", "test_return", "loss", "epsilon", "wall_s"]
+MANIFEST_JSON = "manifest.json"
+SUMMARY_JSON = "summary.json"
+RUNS_DIR = "runs"
+
+# Every column of metrics.csv, in order: the evaluation and its step count first, then the training
+# diagnostics averaged over the episodes/updates since the previous row.
+METRIC_COLUMNS = ["env_steps", "episodes", "test_win_rate", "test_return", "loss", "epsilon", "wall_s",
+                  "train_return", "train_win_rate", "td_loss", "grad_norm", "updates"]
 
 STATUS_RUNNING, STATUS_DONE, STATUS_FAILED = "running", "done", "failed"
 

@@ -20,12 +20,12 @@ import numpy as np
 import torch
 
 from mafac import __version__
-from mafac.agent import DRQN, EpsilonSchedule, agent_input_dim
+from mafac.agent import EpsilonSchedule, build_agent
 from mafac.atomic import write_text
 from mafac.checkpoint import load_checkpoint, save_checkpoint, to_plain
 from mafac.config import Config
 from mafac.envs import make_env
-from mafac.errors import MafacError
+from mafac.errors import MafacError, describe, first_line
 from mafac.learner import Learner
 from mafac.mixers import get_mixer
 from mafac.replay import EpisodeBuffer
@@ -33,7 +33,6 @@ from mafac.rundir import (CHECKPOINT, CONFIG_YAML, ERROR_TXT, METRIC_COLUMNS, ME
                           STATUS_FAILED, STATUS_RUNNING, RunInfo)
 from mafac.runner import Runner
 
-EXTRA_COLUMNS = ["train_return", "train_win_rate", "td_loss", "grad_norm", "updates"]
 TEST_SEED_OFFSET = 1_000_003  # test episodes never share randomness with training episodes
 
 
@@ -52,7 +51,7 @@ class Progress:
 
 def write_metrics(path: Path, rows: List[Dict[str, float]]) -> None:
     buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=METRIC_COLUMNS + EXTRA_COLUMNS, lineterminator="\n")
+    writer = csv.DictWriter(buf, fieldnames=METRIC_COLUMNS, lineterminator="\n")
     writer.writeheader()
     for row in rows:
         writer.writerow({k: _fmt(row.get(k)) for k in writer.fieldnames})
@@ -81,7 +80,7 @@ class Trainer:
         self.env = make_env(e.backend, e.map, e.n_envs, cfg.seed, e.kwargs)
         self.test_env = make_env(e.backend, e.map, e.test_n_envs, cfg.seed + TEST_SEED_OFFSET, e.kwargs)
         self.info = info = self.env.info
-        self.agent = DRQN(agent_input_dim(info, cfg.agent), cfg.agent.hidden_dim, info.n_actions)
+        self.agent = build_agent(info, cfg.agent)
         self.mixer = get_mixer(cfg.algo)(info, cfg.mixer, cfg.agent.hidden_dim)
         self.learner = Learner(info, cfg, self.agent, self.mixer)
         self.buffer = EpisodeBuffer(info, cfg.replay.capacity, cfg.replay.obs_dtype, seed=cfg.seed)
@@ -110,7 +109,7 @@ class Trainer:
         self._wall = lambda: time.monotonic() - start
         if self.evaluations == 0:
             self.runner.reset()
-            self.evaluate()
+            self.test_and_record()
         while self.env_steps < cfg.run.t_max:
             fin = self.runner.step(self.epsilon())
             self.env_steps += self.env.n_envs
@@ -128,15 +127,17 @@ class Trainer:
                     for k in ("loss", "td_loss", "grad_norm"):
                         self.window[k].append(stats[k])
             if self.env_steps >= self.evaluations * cfg.run.test_interval or self.env_steps >= cfg.run.t_max:
-                self.evaluate()
+                self.test_and_record()
             if progress is not None:
                 last = self.rows[-1] if self.rows else {}
                 progress(Progress(self.env_steps, cfg.run.t_max, self.episodes, self.epsilon(),
                                   last.get("test_win_rate"), last.get("loss"), self._wall()))
         return self.rows
 
-    def evaluate(self) -> None:
-        result = self.test_runner.evaluate(seed=self.cfg.seed * 7919 + self.evaluations)
+    def test_and_record(self) -> None:
+        """Greedy test episodes, then one metrics row, a checkpoint and run.json: every evaluation
+        is a point the run can resume from."""
+        result = self.test_runner.play_greedy(seed=self.cfg.seed * 7919 + self.evaluations).summary()
         w = self.window
         mean = lambda xs: float(np.mean(xs)) if xs else float("nan")  # noqa: E731
         row = {
@@ -161,7 +162,6 @@ class Trainer:
         """Everything a resumed run needs, as plain data (tensors, numbers, strings, containers)."""
         return to_plain({
             "learner": self.learner.state_dict(), "runner": self.runner.state_dict(),
-            "test_runner_generator": self.test_runner.generator.get_state(),
             "env_steps": self.env_steps, "episodes": self.episodes, "since_train": self.since_train,
             "evaluations": self.evaluations, "rows": self.rows, "wall_s": float(self._wall()),
             "torch_rng": torch.get_rng_state(), "numpy_rng": np.random.get_state(),
@@ -181,9 +181,8 @@ class Trainer:
         try:
             self.learner.load_state_dict(state["learner"])
         except (RuntimeError, ValueError, KeyError) as e:  # torch's own checks, e.g. optimizer groups
-            raise MafacError(f"{self.run_dir / CHECKPOINT}: bad checkpoint: learner: {str(e).splitlines()[0]}")
+            raise MafacError(f"{self.run_dir / CHECKPOINT}: bad checkpoint: learner: {first_line(e)}")
         self.runner.load_state_dict(state["runner"])
-        self.test_runner.generator.set_state(state["test_runner_generator"])
         self.env_steps, self.episodes = state["env_steps"], state["episodes"]
         self.since_train, self.evaluations = state["since_train"], state["evaluations"]
         self.rows, self.wall_offset = state["rows"], state["wall_s"]
@@ -212,7 +211,7 @@ def train_run(cfg: Config, run_dir: Path, progress: Optional[Callable[[Progress]
     except BaseException as e:
         if isinstance(e, KeyboardInterrupt):
             raise  # interrupted, not failed: the checkpoint lets it resume
-        info.status, info.error = STATUS_FAILED, _one_line(e)
+        info.status, info.error = STATUS_FAILED, describe(e)
         info.env_steps = trainer.env_steps if trainer is not None else 0
         write_text(run_dir / ERROR_TXT, traceback.format_exc())
         info.save(run_dir)
@@ -224,7 +223,3 @@ def train_run(cfg: Config, run_dir: Path, progress: Optional[Callable[[Progress]
     info.save(run_dir)
     return rows
 
-
-def _one_line(e: BaseException) -> str:
-    text = str(e).strip().splitlines()
-    return f"{type(e).__name__}: {text[0]}" if text else type(e).__name__

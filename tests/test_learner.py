@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from mafac.agent import DRQN, agent_input_dim
+from mafac.agent import build_agent
 from mafac.config import build_config
 from mafac.envs.base import EnvInfo
 from mafac.errors import MafacError
@@ -20,7 +20,7 @@ def make_learner(algo="vdn", seed=0, **overrides):
     sets = {"agent.hidden_dim": 16, "learner.target_update_episodes": 10**6, **overrides}
     cfg = build_config(algo=algo, overrides=[f"{k}={v}" for k, v in sets.items()])
     torch.manual_seed(seed)
-    agent = DRQN(agent_input_dim(INFO, cfg.agent), cfg.agent.hidden_dim, INFO.n_actions)
+    agent = build_agent(INFO, cfg.agent)
     mixer = get_mixer(algo)(INFO, cfg.mixer, cfg.agent.hidden_dim)
     return Learner(INFO, cfg, agent, mixer)
 

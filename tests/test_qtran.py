@@ -11,7 +11,7 @@ from mafac.config import build_config
 from mafac.envs.base import EnvInfo
 from mafac.mixers import get_mixer
 from mafac.mixers.base import LossContext, MixInput
-from mafac.qtables import joint_q_tables
+from mafac.analysis.qtables import joint_q_tables
 from mafac.train import Trainer
 
 INFO = EnvInfo(n_agents=3, n_actions=4, obs_dim=5, state_dim=6, episode_limit=5)
@@ -70,7 +70,7 @@ def test_qtran_losses_match_their_definitions():
 
 def test_qtran_td_loss_is_q_jt_against_target_mixer():
     """L_td through the shared learner equals the masked mean of (Q_jt(s,u) - y)^2."""
-    from mafac.agent import DRQN, agent_input_dim
+    from mafac.agent import build_agent
     from mafac.config import Config
     from mafac.learner import Learner
     from mafac.replay import EpisodeBatch
@@ -78,7 +78,7 @@ def test_qtran_td_loss_is_q_jt_against_target_mixer():
     cfg = build_config(algo="qtran", map_name="qtran_game", preset="matrix")
     info = EnvInfo(n_agents=2, n_actions=3, obs_dim=1, state_dim=1, episode_limit=1)
     torch.manual_seed(1)
-    agent = DRQN(agent_input_dim(info, cfg.agent), cfg.agent.hidden_dim, info.n_actions)
+    agent = build_agent(info, cfg.agent)
     mixer = get_mixer("qtran")(info, cfg.mixer, cfg.agent.hidden_dim)
     learner = Learner(info, cfg, agent, mixer)
     b = 4

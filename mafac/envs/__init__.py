@@ -32,15 +32,21 @@ def env_options(backend: str, kwargs: Any = None) -> Any:
     return build_options(cls.Config, kwargs, "env.kwargs")
 
 
+def check_map(backend: str, map_name: str) -> None:
+    """The one map check, when a config is built and again when an env is: a backend that lists
+    no maps (e.g. a plugin with open-ended scenarios) accepts any name."""
+    from mafac.errors import unknown
+
+    maps = list(get_env_class(backend).maps())
+    if maps and map_name not in maps:
+        raise unknown(f"{backend} map", map_name, maps)
+
+
 def make_env(backend: str, map_name: str, n_envs: int, seed: int, kwargs: Any = None) -> BatchedEnv:
     from mafac.errors import MafacError
 
     cls = get_env_class(backend)
-    maps = list(cls.maps())
-    if maps and map_name not in maps:
-        from mafac.errors import unknown
-
-        raise unknown(f"{backend} map", map_name, maps)
+    check_map(backend, map_name)
     options = env_options(backend, kwargs)
     if dataclasses.is_dataclass(options):
         options = dataclasses.asdict(options)
@@ -52,4 +58,5 @@ def make_env(backend: str, map_name: str, n_envs: int, seed: int, kwargs: Any = 
         raise
 
 
-__all__ = ["BatchedEnv", "EnvInfo", "Observation", "Transition", "ENVS", "env_options", "get_env_class", "make_env"]
+__all__ = ["BatchedEnv", "EnvInfo", "Observation", "Transition", "ENVS", "check_map", "env_options", "get_env_class",
+           "make_env"]

@@ -98,8 +98,6 @@ class MatrixEnv(BatchedEnv):
 
     def __init__(self, map_name: str, n_envs: int, seed: int, penalty_k: float = MatrixConfig.penalty_k,
                  payoff=MatrixConfig.payoff, reward_scale: float = MatrixConfig.reward_scale) -> None:
-        if map_name not in GAMES:
-            raise unknown("matrix game", map_name, GAMES)
         super().__init__(map_name, n_envs, seed)
         self.two_step = map_name == "two_step"
         self.reward_scale = _number("reward_scale", reward_scale)

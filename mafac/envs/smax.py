@@ -46,7 +46,7 @@ import numpy as np
 
 from mafac.envs.base import BatchedEnv, EnvInfo, Observation, Transition
 from mafac.envs.jax_setup import import_jax
-from mafac.errors import MafacError, unknown
+from mafac.errors import MafacError
 from mafac.options import build_options
 
 # SMAX maps with SMAC names (the SMACv2-style generated scenarios are excluded: they are not SMAC).
@@ -142,8 +142,6 @@ class SMAXEnv(BatchedEnv):
     Config = SMAXConfig
 
     def __init__(self, map_name: str, n_envs: int, seed: int, **options: Any) -> None:
-        if map_name not in SMAX_MAPS:
-            raise unknown("SMAX map", map_name, SMAX_MAPS)
         super().__init__(map_name, n_envs, seed)
         self.options = opt = build_options(SMAXConfig, options, "env.kwargs")
         reward_scale, max_steps = opt.reward_scale, opt.max_steps
