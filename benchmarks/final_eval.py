@@ -27,7 +27,7 @@ def main() -> int:
     ap.add_argument("--episodes", type=int, default=128)
     ap.add_argument("--seed", type=int, default=12345)
     args = ap.parse_args()
-    from mafac.evaluate import evaluate_run
+    from mafac.evaluate import evaluate_checkpoint
     from mafac.rundir import CHECKPOINT, RunInfo
 
     runs = sorted(p for p in (args.bench_dir / "runs").glob("*") if (p / CHECKPOINT).is_file())
@@ -38,7 +38,7 @@ def main() -> int:
     for run in runs:
         try:
             info = RunInfo.load(run)
-            r = evaluate_run(run, episodes=args.episodes, seed=args.seed)
+            r = evaluate_checkpoint(run, episodes=args.episodes, seed=args.seed)
         except MafacError as e:
             print(f"{run.name}: skipped ({e})", flush=True)
             continue

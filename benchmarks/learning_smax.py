@@ -1,23 +1,25 @@
-"""Learning on SMAX: trains QMIX and VDN on 3m and 8m and prints test win rate against env steps.
+"""Learning on SMAX: test win rate against env steps, per run, for long single-config budgets.
 
-Each run goes through `mafac.train.train_run`, exactly as `mafac train` does, into
-results/learning_smax/<preset>/<algo>__<map>__s<seed>/ (an interrupted benchmark resumes).
-The issue's target: QMIX and VDN reach >= 95% test win rate on 3m within 1M env steps with the
-default config.
+A thin layer over `mafac bench` (the same grid, workers, resume and tables), kept for what the bench
+does not print: each run's whole learning curve and the env steps at which it first reached 95%.
+Runs land in results/learning_smax/<preset>/ (a bench directory: `mafac table` and `mafac plot`
+read it); an interrupted benchmark resumes.
 
     python benchmarks/learning_smax.py [--algos qmix,vdn] [--maps 3m,8m] [--steps 1000000]
-                                       [--seeds 0] [--preset pymarl] [--set key=value ...]
+                                       [--seeds 1] [--preset pymarl] [--workers 2] [--set key=value ...]
 """
 
 from __future__ import annotations
 
 import argparse
-import time
+import os
 from pathlib import Path
 
-from mafac.config import build_config
-from mafac.rundir import run_name
-from mafac.train import train_run
+import pandas as pd
+
+from mafac.bench.run import run_bench
+from mafac.bench.spec import parse_list, parse_seeds
+from mafac.rundir import METRICS_CSV, RUNS_DIR
 
 
 def main() -> None:
@@ -25,32 +27,29 @@ def main() -> None:
     p.add_argument("--algos", default="qmix,vdn")
     p.add_argument("--maps", default="3m,8m")
     p.add_argument("--steps", type=int, default=1_000_000)
-    p.add_argument("--seeds", default="0")
+    p.add_argument("--seeds", default="1", help="as `mafac bench --seeds`: a count, or ids with commas")
     p.add_argument("--preset", default="pymarl")
+    p.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     p.add_argument("--set", dest="overrides", action="append", default=[])
     p.add_argument("--out", default="results/learning_smax")
     a = p.parse_args()
+    code = run_bench(parse_list(a.algos, "algos"), parse_list(a.maps, "maps"), parse_seeds(a.seeds), a.steps,
+                     a.workers, "local", None, a.preset, Path(a.out), a.overrides, None, a.preset, None)
     summary = []
-    for map_name in a.maps.split(","):
-        for algo in a.algos.split(","):
-            for seed in [int(s) for s in a.seeds.split(",")]:
-                cfg = build_config(algo=algo, map_name=map_name, seed=seed, preset=a.preset,
-                                   overrides=[f"run.t_max={a.steps}"] + a.overrides)
-                run_dir = Path(a.out) / a.preset / run_name(algo, map_name, seed)
-                start = time.time()
-                rows = train_run(cfg, run_dir)
-                wall = rows[-1]["wall_s"]
-                print(f"\n{algo} on {map_name}, seed {seed} ({a.preset}): {run_dir}")
-                print(f"{'env steps':>10} {'test win':>9} {'return':>7} {'epsilon':>7} {'wall s':>7}")
-                for r in rows:
-                    print(f"{r['env_steps']:>10,} {r['test_win_rate']:>9.3f} {r['test_return']:>7.2f} {r['epsilon']:>7.3f} {r['wall_s']:>7.0f}")
-                first95 = next((r["env_steps"] for r in rows if r["test_win_rate"] >= 0.95), None)
-                summary.append((algo, map_name, seed, rows[-1]["test_win_rate"], max(r["test_win_rate"] for r in rows),
-                                first95, wall, time.time() - start))
+    for run_dir in sorted((Path(a.out) / a.preset / RUNS_DIR).iterdir()):
+        if not (run_dir / METRICS_CSV).exists():
+            continue
+        rows = pd.read_csv(run_dir / METRICS_CSV)
+        print(f"\n{run_dir.name} ({a.preset}): {run_dir}")
+        print(rows[["env_steps", "test_win_rate", "test_return", "epsilon", "wall_s"]].to_string(index=False))
+        reached = rows.loc[rows["test_win_rate"] >= 0.95, "env_steps"]
+        summary.append((run_dir.name, rows["test_win_rate"].iloc[-1], rows["test_win_rate"].max(),
+                        int(reached.iloc[0]) if len(reached) else "never", rows["wall_s"].iloc[-1]))
     print("\nsummary")
-    print(f"{'algo':<6} {'map':<5} {'seed':>4} {'final win':>9} {'best win':>8} {'first >=95%':>12} {'wall s':>7}")
-    for algo, m, seed, final, best, first, wall, _ in summary:
-        print(f"{algo:<6} {m:<5} {seed:>4} {final:>9.3f} {best:>8.3f} {first if first is not None else 'never':>12} {wall:>7.0f}")
+    print(f"{'run':<20} {'final win':>9} {'best win':>8} {'first >=95%':>12} {'wall s':>7}")
+    for name, final, best, first, wall in summary:
+        print(f"{name:<20} {final:>9.3f} {best:>8.3f} {first:>12} {wall:>7.0f}")
+    raise SystemExit(code)
 
 
 if __name__ == "__main__":

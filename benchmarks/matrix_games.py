@@ -24,7 +24,7 @@ import numpy as np
 from mafac.atomic import write_text
 from mafac.config import build_config
 from mafac.envs.matrix import payoff_matrix, two_step_payoffs
-from mafac.qtables import joint_q_tables
+from mafac.analysis.qtables import joint_q_tables
 from mafac.train import Trainer
 
 ALGOS = ("iql", "vdn", "qmix", "qtran")

@@ -1,23 +1,25 @@
-"""`mafac eval`: rebuild a run's agent from its config and checkpoint, then play greedy episodes."""
+"""`mafac eval`: rebuild a run's agent from its config and checkpoint, then play greedy episodes.
+
+However many episodes are asked for, at most `env.test_n_envs` envs exist at once: the episodes are
+played in rounds (round r seeded `seed + r`), so `--episodes 1000` costs time, not 1000 envs.
+"""
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 from typing import Dict, Optional
 
-import numpy as np
-
-from mafac.agent import DRQN, agent_input_dim
+from mafac.agent import build_agent
 from mafac.checkpoint import check_like, read_checkpoint
 from mafac.config import config_from_dict, load_yaml
 from mafac.envs import make_env
 from mafac.errors import MafacError
 from mafac.rundir import CHECKPOINT, CONFIG_YAML
-from mafac.runner import Runner
+from mafac.runner import GreedyEpisodes, Runner
 
 
-def evaluate_run(run_dir: Path, episodes: Optional[int] = None, seed: int = 12345) -> Dict[str, float]:
+def evaluate_checkpoint(run_dir: Path, episodes: Optional[int] = None, seed: int = 12345) -> Dict[str, float]:
+    """Greedy test episodes of a stored run's latest checkpoint (the test win rate `mafac eval` prints)."""
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise MafacError(f"run directory {str(run_dir)!r} does not exist")
@@ -26,16 +28,18 @@ def evaluate_run(run_dir: Path, episodes: Optional[int] = None, seed: int = 1234
     n = episodes or cfg.env.test_n_envs
     if n <= 0:
         raise MafacError(f"bad value {n!r} for --episodes; it must be > 0")
-    env = make_env(cfg.env.backend, cfg.env.map, n, seed, cfg.env.kwargs)
+    n_envs = min(n, cfg.env.test_n_envs)
+    env = make_env(cfg.env.backend, cfg.env.map, n_envs, seed, cfg.env.kwargs)
     try:
-        info = env.info
-        agent = DRQN(agent_input_dim(info, cfg.agent), cfg.agent.hidden_dim, info.n_actions)
+        agent = build_agent(env.info, cfg.agent)
         # only what evaluation reads: the agent's weights and the step count
         check_like(state, {"learner": {"agent": agent.state_dict()}, "env_steps": 0}, "", run_dir / CHECKPOINT,
                    partial=True)
         agent.load_state_dict(state["learner"]["agent"])
-        result = Runner(env, agent, cfg.agent, None, seed=seed).evaluate(seed)
+        runner = Runner(env, agent, cfg.agent, None, seed=seed)
+        rounds = [runner.play_greedy(seed + r) for r in range(-(-n // n_envs))]
     finally:
         env.close()
+    result = GreedyEpisodes.concat(rounds).first(n).summary()
     result.update(episodes=n, env_steps=int(state["env_steps"]))
     return result

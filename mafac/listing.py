@@ -55,9 +55,9 @@ def _executors():
     import importlib
 
     try:
-        mod = importlib.import_module("mafac.grid.executors")
+        mod = importlib.import_module("mafac.bench.executors")
     except ModuleNotFoundError as e:
-        if e.name and "mafac.grid.executors".startswith(e.name):
+        if e.name and "mafac.bench.executors".startswith(e.name):
             return None
         raise
     return getattr(mod, "EXECUTORS", None)

@@ -56,10 +56,6 @@ class EpisodeBatch:
     terminated: torch.Tensor  # float32 [B, L]
     mask: torch.Tensor  # float32 [B, L]
 
-    @property
-    def max_len(self) -> int:
-        return self.actions.shape[1]
-
 
 class EpisodeBuffer:
     def __init__(self, info: EnvInfo, capacity: int, obs_dtype: str = "float16", seed: int = 0) -> None:
@@ -87,9 +83,6 @@ class EpisodeBuffer:
         self.size = min(self.capacity, self.size + n)
         self.inserted += n
         return slots
-
-    def can_sample(self, batch_size: int) -> bool:
-        return self.size >= batch_size
 
     def sample(self, batch_size: int) -> EpisodeBatch:
         idx = torch.randint(self.size, (batch_size,), generator=self.generator)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Dict, Optional
+from typing import Dict, Optional, Sequence
 
 import numpy as np
 import torch
@@ -31,6 +31,29 @@ class Finished:
     @property
     def count(self) -> int:
         return len(self.returns)
+
+
+@dataclass
+class GreedyEpisodes:
+    """Per-episode outcomes of test play. Besides wins it keeps how the other episodes ended
+    (time-out vs defeat) and how long they lasted: a win rate stuck below 1 means different things
+    in each case."""
+
+    won: np.ndarray  # bool [N]
+    returns: np.ndarray  # [N]
+    timed_out: np.ndarray  # bool [N]
+    length: np.ndarray  # [N] steps
+
+    @classmethod
+    def concat(cls, parts: Sequence["GreedyEpisodes"]) -> "GreedyEpisodes":
+        return cls(*(np.concatenate([getattr(p, f.name) for p in parts]) for f in dataclasses.fields(cls)))
+
+    def first(self, n: int) -> "GreedyEpisodes":
+        return GreedyEpisodes(*(getattr(self, f.name)[:n] for f in dataclasses.fields(self)))
+
+    def summary(self) -> Dict[str, float]:
+        return {"test_win_rate": float(self.won.mean()), "test_return": float(self.returns.mean()),
+                "test_timeout_rate": float(self.timed_out.mean()), "test_episode_length": float(self.length.mean())}
 
 
 def _tensor(x) -> torch.Tensor:
@@ -121,11 +144,8 @@ class Runner:
         self.current = tr.next
         return finished
 
-    def evaluate(self, seed: int) -> Dict[str, float]:
-        """One greedy episode per env, from episodes seeded by `seed` alone.
-
-        Besides the win rate it says how the other episodes ended (time-out vs defeat) and how long
-        episodes last: a win rate stuck below 1 means different things in each case."""
+    def play_greedy(self, seed: int) -> "GreedyEpisodes":
+        """One greedy (test) episode per env, from episodes seeded by `seed` alone."""
         self.reset(seed)
         returns = np.zeros(self.n_envs)
         won = np.zeros(self.n_envs, dtype=bool)
@@ -149,8 +169,7 @@ class Runner:
                 self.last_actions[idx] = -1
                 self.hidden.view(self.n_envs, self.info.n_agents, -1)[idx] = 0
             self.current = tr.next
-        return {"test_win_rate": float(won.mean()), "test_return": float(returns.mean()),
-                "test_timeout_rate": float(timed_out.mean()), "test_episode_length": float(length.mean())}
+        return GreedyEpisodes(won, returns, timed_out, length)
 
     # -- checkpointing -------------------------------------------------------------------------
     def state_dict(self) -> Dict[str, object]:

@@ -20,7 +20,7 @@ import torch
 from mafac.checkpoint import FORMAT_VERSION, REPLAY_DIR, shard_name
 from mafac.config import build_config
 from mafac.errors import MafacError
-from mafac.evaluate import evaluate_run
+from mafac.evaluate import evaluate_checkpoint
 from mafac.rundir import CHECKPOINT, RUN_JSON, RunInfo
 from mafac.train import train_run
 
@@ -89,7 +89,7 @@ def test_malicious_pickle_is_refused_and_never_runs(done_run, run_copy, tmp_path
     marker = tmp_path / "PWNED"
     _save({"format": "mafac-checkpoint", "learner": _Marker(marker)}, run_copy / CHECKPOINT)
     with pytest.raises(MafacError) as exc:
-        evaluate_run(run_copy)
+        evaluate_checkpoint(run_copy)
     _one_line_error(exc, str(run_copy / CHECKPOINT), "refused")
     with pytest.raises(MafacError) as exc:
         _resume(done_run, run_copy)
@@ -129,7 +129,7 @@ def test_wrong_format_version_is_one_line(done_run, run_copy):
     state["format_version"] = 1
     _save(state, run_copy / CHECKPOINT)
     with pytest.raises(MafacError) as exc:
-        evaluate_run(run_copy)
+        evaluate_checkpoint(run_copy)
     _one_line_error(exc, "format version 1", f"reads version {FORMAT_VERSION}")
 
 
@@ -147,7 +147,7 @@ def test_wrong_shape_is_named(done_run, run_copy):
     key = next(iter(state["learner"]["agent"]))
     state["learner"]["agent"][key] = torch.zeros(3, 3)
     _save(state, run_copy / CHECKPOINT)
-    for attempt in (lambda: evaluate_run(run_copy), lambda: _resume(done_run, run_copy)):
+    for attempt in (lambda: evaluate_checkpoint(run_copy), lambda: _resume(done_run, run_copy)):
         with pytest.raises(MafacError) as exc:
             attempt()
         _one_line_error(exc, f"learner.agent.{key}", "shape [3, 3]")

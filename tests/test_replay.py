@@ -68,7 +68,6 @@ def test_insert_and_ring_buffer_wrap_around():
     slots = buf.insert(ep1, len1)
     assert slots.tolist() == [0, 1, 2]
     assert (buf.position, buf.size, buf.inserted) == (3, 3, 3)
-    assert not buf.can_sample(4) and buf.can_sample(3)
     ep2, len2 = make_episodes([4, 1, 6], seed=2)
     slots = buf.insert(ep2, len2)
     assert slots.tolist() == [3, 0, 1]  # wraps: the two oldest episodes are overwritten
@@ -87,7 +86,7 @@ def test_sample_shapes_trimming_and_masks():
     a, n_act = INFO.n_agents, INFO.n_actions
     batch = buf.gather(torch.tensor([0, 2, 3]))
     L = 6  # the longest of the gathered episodes (2, 4, 6), not the limit 12 nor the buffer's 9
-    assert batch.max_len == L
+    assert batch.actions.shape[1] == L
     assert batch.obs.shape == (3, L + 1, a, INFO.obs_dim) and batch.obs.dtype == torch.float32
     assert batch.state.shape == (3, L + 1, INFO.state_dim) and batch.state.dtype == torch.float32
     assert batch.avail.shape == (3, L + 1, a, n_act) and batch.avail.dtype == torch.bool
@@ -106,7 +105,7 @@ def test_sample_shapes_trimming_and_masks():
         assert b.actions.shape[0] == 5
         lens = b.mask.sum(1).long()
         assert set(lens.tolist()) <= set(lengths.tolist())
-        assert b.max_len == int(lens.max())
+        assert b.actions.shape[1] == int(lens.max())
 
 
 def test_float16_storage_error_is_bounded():

@@ -17,7 +17,7 @@ from mafac.cli import main
 from mafac.config import build_config, config_from_dict
 from mafac.envs.smax import SMAXConfig
 from mafac.errors import MafacError
-from mafac.evaluate import evaluate_run
+from mafac.evaluate import evaluate_checkpoint
 from mafac.rundir import CHECKPOINT, CONFIG_YAML, METRIC_COLUMNS, METRICS_CSV, RUN_JSON, RunInfo
 from mafac.train import train_run
 
@@ -141,13 +141,13 @@ def test_corrupt_checkpoint_is_a_user_error_naming_the_file(runs, tmp_path):
         info = RunInfo.load(run_dir)
         assert info.status == "failed" and str(ckpt) in info.error
         with pytest.raises(MafacError) as exc:
-            evaluate_run(run_dir)
+            evaluate_checkpoint(run_dir)
         assert str(ckpt) in str(exc.value)
 
 
 def test_eval_reports_a_win_rate(runs, capsys):
     run_dir = runs["root"] / "B"
-    result = evaluate_run(run_dir, episodes=4, seed=5)
+    result = evaluate_checkpoint(run_dir, episodes=4, seed=5)
     assert 0.0 <= result["test_win_rate"] <= 1.0
     assert result["episodes"] == 4 and result["env_steps"] == 800
     # a win is never a time-out; lengths are whole steps within SMAX's limit
@@ -166,7 +166,7 @@ def test_evaluate_counts_time_outs_and_lengths():
     """With a 5-step limit no 3m battle can end in time: every test episode is a time-out of 5 steps."""
     import torch
 
-    from mafac.agent import DRQN, agent_input_dim
+    from mafac.agent import build_agent
     from mafac.envs import make_env
     from mafac.runner import Runner
 
@@ -174,8 +174,8 @@ def test_evaluate_counts_time_outs_and_lengths():
     env = make_env("smax", "3m", 6, 0, {"max_steps": 5})
     try:
         torch.manual_seed(0)
-        agent = DRQN(agent_input_dim(env.info, cfg.agent), cfg.agent.hidden_dim, env.info.n_actions)
-        result = Runner(env, agent, cfg.agent, None, seed=0).evaluate(seed=3)
+        agent = build_agent(env.info, cfg.agent)
+        result = Runner(env, agent, cfg.agent, None, seed=0).play_greedy(seed=3).summary()
     finally:
         env.close()
     assert result["test_timeout_rate"] == 1.0 and result["test_win_rate"] == 0.0

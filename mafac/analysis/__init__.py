@@ -1,4 +1,5 @@
-"""Tables, plots and exports remade from stored results alone (`mafac table/plot/export`).
+"""Tables, plots and exports remade from stored results alone (`mafac table/plot/export`), and the
+matrix-game joint-action tables read off trained networks (`qtables`).
 
 `load_results` is the one loader; `write_table` and `write_plots` are what `mafac bench` calls at
 its end; `export` writes marl-eval JSON.
