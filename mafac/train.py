@@ -98,12 +98,17 @@ class Trainer:
         self.wall_offset = 0.0
         self._wall: Callable[[], float] = lambda: self.wall_offset  # a clock once run() starts
         self.shards: List[Dict[str, int]] = []
+        self.on_record: Optional[Callable[[], None]] = None
 
     # -- the loop ------------------------------------------------------------------------------
     def epsilon(self) -> float:
         return 1.0 if self.cfg.exploration.uniform else self.schedule(self.env_steps)
 
-    def run(self, progress: Optional[Callable[[Progress], None]] = None) -> List[Dict[str, float]]:
+    def run(self, progress: Optional[Callable[[Progress], None]] = None,
+            on_record: Optional[Callable[[], None]] = None) -> List[Dict[str, float]]:
+        """Train to run.t_max. `on_record()` runs after each evaluation's files (metrics, checkpoint,
+        run.json) are written: the moment the run dir is a consistent point to copy elsewhere."""
+        self.on_record = on_record
         cfg, lc = self.cfg, self.cfg.learner
         start = time.monotonic() - self.wall_offset
         self._wall = lambda: time.monotonic() - start
@@ -156,6 +161,8 @@ class Trainer:
             self.save()
         RunInfo(self.cfg.algo, self.cfg.env.map, self.cfg.env.backend, self.cfg.seed, STATUS_RUNNING,
                 self.env_steps, self.cfg.run.t_max, None, __version__).save(self.run_dir)
+        if self.on_record is not None:
+            self.on_record()
 
     # -- checkpoints ---------------------------------------------------------------------------
     def checkpoint_state(self) -> Dict[str, object]:
@@ -195,7 +202,8 @@ class Trainer:
         self.test_env.close()
 
 
-def train_run(cfg: Config, run_dir: Path, progress: Optional[Callable[[Progress], None]] = None) -> List[Dict[str, float]]:
+def train_run(cfg: Config, run_dir: Path, progress: Optional[Callable[[Progress], None]] = None,
+              on_record: Optional[Callable[[], None]] = None) -> List[Dict[str, float]]:
     """Train (or resume) one run in `run_dir`; records success or failure in run.json."""
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -207,7 +215,7 @@ def train_run(cfg: Config, run_dir: Path, progress: Optional[Callable[[Progress]
         if (run_dir / CHECKPOINT).exists():
             trainer.load()
         info.save(run_dir)
-        rows = trainer.run(progress)
+        rows = trainer.run(progress, on_record)
     except BaseException as e:
         if isinstance(e, KeyboardInterrupt):
             raise  # interrupted, not failed: the checkpoint lets it resume

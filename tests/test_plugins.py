@@ -20,6 +20,7 @@ from importlib import metadata
 from pathlib import Path
 
 import pytest
+from plugin_dist import write_distribution
 
 ROOT = Path(__file__).resolve().parent.parent
 MAFAC = Path(sys.executable).with_name("mafac")
@@ -78,18 +79,6 @@ FAILING = {  # plugin name -> what its one line must say
     "badconfig": ["has a Config that is not a dataclass"],
     "badenv": ["does not implement the env interface"],
 }
-
-
-def write_distribution(site: Path, dist: str, version: str, groups, modules) -> None:
-    """What pip leaves in site-packages: the modules and a .dist-info with METADATA and entry points."""
-    info = site / f"{dist.replace('-', '_')}-{version}.dist-info"
-    info.mkdir(parents=True)
-    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: {version}\n")
-    eps = "".join(f"[{group}]\n" + "".join(f"{n} = {t}\n" for n, t in items.items()) + "\n"
-                  for group, items in groups.items())
-    (info / "entry_points.txt").write_text(eps)
-    for filename, source in modules.items():
-        (site / filename).write_text(source)
 
 
 @pytest.fixture(scope="module")

@@ -14,6 +14,7 @@ from mafac.atomic import write_json
 from mafac.errors import MafacError
 from mafac.bench import manifest as mf
 from mafac.bench.executors import get_executor
+from mafac.bench.lock import BenchLock
 from mafac.bench.spec import Job, estimate_seconds, expand, longest_first
 from mafac.rundir import CHECKPOINT, METRICS_CSV, RUN_JSON, STATUS_DONE, SUMMARY_JSON, RunInfo
 
@@ -61,6 +62,15 @@ def run_bench(algos: List[str], maps: List[str], seeds: List[int], steps: Option
     root = Path(out_root) / name
     jobs = expand(algos, maps, seeds, steps, root, overrides, config_file, preset, env_backend)
     configs = _configs(jobs)
+    with BenchLock(root):
+        return _run_locked(jobs, configs, executor_cls, algos, maps, seeds, workers, executor, address, name, root,
+                           overrides, config_file, preset, env_backend, force)
+
+
+def _run_locked(jobs: List[Job], configs: Dict[str, Dict[str, object]], executor_cls: type, algos: List[str],
+                maps: List[str], seeds: List[int], workers: int, executor: str, address: Optional[str], name: str,
+                root: Path, overrides: Sequence[str], config_file: Optional[str], preset: Optional[str],
+                env_backend: Optional[str], force: bool) -> int:
     grid = {"algos": list(algos), "maps": list(maps), "seeds": list(seeds),
             "steps": {m: jobs[[j.map for j in jobs].index(m)].steps for m in maps},
             "env": env_backend, "preset": preset, "overrides": list(overrides), "config_file": config_file}
@@ -96,11 +106,12 @@ def run_bench(algos: List[str], maps: List[str], seeds: List[int], steps: Option
     progress = _Progress(jobs, results)
 
     def on_done(result: Dict[str, object]) -> None:
-        executor_results[result["run"]] = result
+        executor_results[str(result["name"])] = result
         progress.done(result)
 
+    payloads = [dict(j.to_dict(), name=j.name, config=configs[j.name]) for j in todo]
     try:
-        executor_cls(workers, address).run([j.to_dict() for j in todo], on_done, progress.poll)
+        executor_cls(workers, address).run(payloads, on_done, progress.poll)
     except KeyboardInterrupt:
         progress.close()
         click.echo(f"interrupted; rerun the same command to resume (results/{name})", err=True)
@@ -108,9 +119,13 @@ def run_bench(algos: List[str], maps: List[str], seeds: List[int], steps: Option
     progress.close()
     for j in jobs:  # the run dirs are the truth, also for runs that finished in earlier attempts
         from_dir = _result_from_dir(j)
-        if not from_dir.get("error") and executor_results.get(j.name, {}).get("error"):
-            from_dir["error"] = executor_results[j.name]["error"]  # e.g. a worker that died before writing
+        reported = executor_results.get(j.name, {}).get("error")
+        if not from_dir.get("error") and reported:
+            from_dir["error"] = reported  # e.g. a worker that died before writing
             from_dir["status"] = "failed"
+        if from_dir["status"] != STATUS_DONE and not from_dir.get("error"):  # a summary line always says why
+            from_dir["error"] = (f"ended with status {from_dir['status']!r} at {from_dir.get('env_steps', 0):,} of "
+                                 f"{j.steps:,} env steps and no error recorded; see {j.run_dir}")
         results[j.name] = from_dir
     write_json(root / SUMMARY_JSON, {"name": name, "runs": results})
     _aggregate(root)
@@ -186,7 +201,7 @@ class _Progress:
         self.bar.set_description_str(f"runs {self.done_runs}/{self.n_runs}", refresh=False)
         status = result.get("status")
         extra = f"win {result.get('test_win_rate', float('nan')):.2f}" if status == STATUS_DONE else result.get("error")
-        self.bar.write(f"  {result['run']}: {status} ({extra})", file=sys.stderr)
+        self.bar.write(f"  {result['name']}: {status} ({extra})", file=sys.stderr)
 
     def poll(self, running: List[str]) -> None:
         self.bar.update(max(0, self._steps() - self.bar.n))
@@ -195,7 +210,7 @@ class _Progress:
             self.last_print = now
             lines = []
             for j in self.jobs:
-                if j.run_dir in running:
+                if j.name in running:
                     try:
                         lines.append(f"{j.name} {RunInfo.load(Path(j.run_dir)).env_steps:,}/{j.steps:,}")
                     except MafacError:

@@ -108,10 +108,6 @@ class Job:
         sps = STEPS_PER_SECOND.get(self.map, STEPS_PER_SECOND_DEFAULT) / ALGO_SLOWDOWN.get(self.algo, 1.0)
         return STARTUP_S + self.steps / sps
 
-    @classmethod
-    def from_dict(cls, d: Dict[str, object]) -> "Job":
-        return cls(**d)
-
     def config(self):
         """The run's resolved Config; the bench's own preset applies unless one is named."""
         from mafac.config import build_config

@@ -1,10 +1,15 @@
-"""The function every executor runs for one grid cell, in its own process."""
+"""What every executor runs for one grid cell, in its own process.
+
+A job arrives as a plain dict keyed by its run name, with the config the driver already resolved:
+resolving it again in the worker could disagree with the manifest (another plugin set, another
+working directory for a relative --config), and the name is the job's one identity end to end.
+"""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Dict
+from typing import Callable, Dict, Optional
 
 from mafac.errors import describe
 
@@ -15,17 +20,27 @@ def limit_threads() -> None:
     os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 
-def run_job(job: Dict[str, object]) -> Dict[str, object]:
-    """Train (or resume) one cell; never raises for a failed run: the failure is the result."""
+def run_job(job: Dict[str, object], run_dir: Optional[Path] = None,
+            on_record: Optional[Callable[[], None]] = None,
+            stop_if: Optional[Callable[[], bool]] = None) -> Dict[str, object]:
+    """Train (or resume) one cell in `run_dir` (default: the job's own); never raises for a failed
+    run: the failure, with its reason, is the result. `stop_if()` is polled as the run goes: a
+    worker whose bench is gone stops as if interrupted (its checkpoint stays resumable)."""
     limit_threads()
-    from mafac.bench.spec import Job
+    from mafac.config import config_from_dict
     from mafac.train import train_run
 
+    name = str(job["name"])
+    progress = None
+    if stop_if is not None:
+        def progress(_p) -> None:
+            if stop_if():
+                raise KeyboardInterrupt
     try:
-        cfg = Job.from_dict(job).config()
-        rows = train_run(cfg, Path(job["run_dir"]))
+        cfg = config_from_dict(job["config"])
+        rows = train_run(cfg, Path(run_dir or job["run_dir"]), progress=progress, on_record=on_record)
     except Exception as e:  # recorded in run.json by train_run; reported by the bench
-        return {"run": Path(job["run_dir"]).name, "status": "failed", "error": describe(e)}
+        return {"name": name, "status": "failed", "error": describe(e)}
     last = rows[-1]
-    return {"run": Path(job["run_dir"]).name, "status": "done", "test_win_rate": last["test_win_rate"],
+    return {"name": name, "status": "done", "test_win_rate": last["test_win_rate"],
             "env_steps": last["env_steps"], "wall_s": last["wall_s"]}

@@ -10,8 +10,12 @@ from mafac.registry import Registry
 class Executor:
     """Runs `run_job` for every job, at most `workers` at once.
 
-    `on_done(result)` is called in the bench process as each job ends; `poll()` is called about
-    once a second so the bench can redraw progress. Ctrl-C must stop every job promptly.
+    A job is a plain dict: `name` (its one identity, e.g. `qmix__3m__s0`), `run_dir` (where the
+    bench reads its results), `steps` and the resolved `config`. `on_done(result)` is called in the
+    bench process as each job ends, with the job's `name` in the result; `poll(names)` is called
+    about once a second with the names still running, so the bench can redraw progress. The run
+    directory must hold the job's files when `on_done` is called, whatever machine ran it. Ctrl-C
+    must stop every job promptly.
     """
 
     def __init__(self, workers: int, address: Optional[str] = None) -> None:
