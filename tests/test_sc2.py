@@ -24,9 +24,10 @@ if str(TESTS) not in sys.path:  # spawned workers inherit sys.path and import th
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from mafac.envs import sc2  # noqa: E402
+from mafac.envs import sc2_install  # noqa: E402
 from mafac.envs.base import Observation, Transition  # noqa: E402
-from mafac.envs.sc2 import SC2Env, check_map, check_smac, sc2_root  # noqa: E402
+from mafac.envs.sc2 import SC2Env  # noqa: E402
+from mafac.envs.sc2_install import check_map, check_smac, sc2_root  # noqa: E402
 from mafac.errors import MafacError  # noqa: E402
 
 STANDIN = "sc2_standin:StandInSC2"
@@ -320,16 +321,16 @@ def test_sc2_root(tmp_path):
     assert sc2_root({"SC2PATH": str(fake_sc2(tmp_path / "sc2"))}, home) == tmp_path / "sc2"
     fake_sc2(home / "StarCraftII")
     assert sc2_root({}, home, platform="linux") == home / "StarCraftII"
-    assert sc2.default_sc2_dir(home, "darwin") == Path("/Applications/StarCraft II")  # pysc2's default
+    assert sc2_install.default_sc2_dir(home, "darwin") == Path("/Applications/StarCraft II")  # pysc2's default
 
 
 def test_check_map(tmp_path):
     root = fake_sc2(tmp_path / "sc2", "8m", "2s3z")
-    assert check_map("8m", root, sc2.STANDARD_MAPS) == root / "Maps" / "SMAC_Maps" / "8m.SC2Map"
+    assert check_map("8m", root, sc2_install.STANDARD_MAPS) == root / "Maps" / "SMAC_Maps" / "8m.SC2Map"
     with pytest.raises(MafacError, match=r"SMAC map '3m' not found at .*3m.SC2Map; installed SMAC maps: 2s3z, 8m; download .*SMAC_Maps.zip"):
-        check_map("3m", root, sc2.STANDARD_MAPS)
+        check_map("3m", root, sc2_install.STANDARD_MAPS)
     with pytest.raises(MafacError, match=r"unknown SMAC map '4m'; valid choices: .*3m"):
-        check_map("4m", root, sc2.STANDARD_MAPS)
+        check_map("4m", root, sc2_install.STANDARD_MAPS)
 
 
 def test_maps_lists_smac_scenarios():
