@@ -7,8 +7,7 @@ per-agent observations as a list of float32 arrays, available actions as lists o
 dead agent may only no-op, and SMAC's time limit: terminated=True with info["episode_limit"] only
 when continuing_episode=True. The battle itself is a seeded coin-flip per unit per step.
 
-Keywords starting with `standin_` steer the stand-in for tests (crash at a step, death odds, the
-old reset API that returned nothing); SMAC has no such keywords.
+Keywords starting with `standin_` steer the stand-in for tests (crash at a step, death odds); SMAC has no such keywords.
 """
 
 from __future__ import annotations
@@ -67,7 +66,6 @@ class StandInSC2:
         standin_crash_only_seed: Optional[int] = None,  # crash only the worker with this seed
         standin_enemy_death_prob: float = 0.05,
         standin_ally_death_prob: float = 0.03,
-        standin_old_reset_api: bool = False,
         standin_episode_limit: Optional[int] = None,
     ):
         self.n_agents, self.n_enemies, self.episode_limit = MAPS[map_name]  # KeyError like SMAC
@@ -91,7 +89,6 @@ class StandInSC2:
         self._crash_how = standin_crash_how
         self._p_enemy = standin_enemy_death_prob
         self._p_ally = standin_ally_death_prob
-        self._old_reset = standin_old_reset_api
         self._total_steps = 0
         self._episode_steps = 0
         self._started = False
@@ -112,8 +109,6 @@ class StandInSC2:
         self._started = True
         self._episode_steps = 0
         self._new_battle()
-        if self._old_reset:
-            return None
         return self.get_obs(), self.get_state()
 
     def step(self, actions):

@@ -167,8 +167,8 @@ def test_worker_seeds_are_seed_plus_index_and_deterministic(make_env):
         a = ta.next
 
 
-def test_reset_mid_episode_and_old_reset_api(make_env):
-    env = make_env(n_envs=2, standin_old_reset_api=True)  # old SMAC: reset() returned nothing
+def test_reset_mid_episode(make_env):
+    env = make_env(n_envs=2)
     obs = env.reset()
     for _ in range(3):
         obs = env.step(random_actions(np.random.default_rng(1), obs.avail_actions)).next

@@ -38,8 +38,8 @@ def import_factory(path: str) -> Callable[..., Any]:
 
 
 def _observe(env: Any) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Read the current observation through getters, not reset()'s return value: older SMAC
-    releases return nothing from reset()."""
+    """The current observation, read through SMAC's getters: step() returns none, and reset()'s
+    (obs, state) lacks the available actions, so one path serves both."""
     obs = np.stack([np.asarray(o, dtype=np.float32) for o in env.get_obs()])
     state = np.asarray(env.get_state(), dtype=np.float32).reshape(-1)
     avail = np.asarray(env.get_avail_actions()).astype(bool)
