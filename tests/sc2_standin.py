@@ -7,12 +7,19 @@ per-agent observations as a list of float32 arrays, available actions as lists o
 dead agent may only no-op, and SMAC's time limit: terminated=True with info["episode_limit"] only
 when continuing_episode=True. The battle itself is a seeded coin-flip per unit per step.
 
-Keywords starting with `standin_` steer the stand-in for tests (crash at a step, death odds); SMAC has no such keywords.
+Like SMAC (through pysc2) it owns a child process, the "game": launched by the first reset, ended by
+close(), which first waits `standin_close_s` as pysc2 waits for SC2 to quit. A close cut short leaves
+the game running without its parent, as a real one would.
+
+Keywords starting with `standin_` steer the stand-in for tests (crash at a step, death odds, close
+time, an event log); SMAC has no such keywords.
 """
 
 from __future__ import annotations
 
 import os
+import subprocess
+import time
 from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
@@ -67,6 +74,8 @@ class StandInSC2:
         standin_enemy_death_prob: float = 0.05,
         standin_ally_death_prob: float = 0.03,
         standin_episode_limit: Optional[int] = None,
+        standin_close_s: float = 0.0,
+        standin_log: Optional[str] = None,  # file to append "launch <game pid>" / "closed <game pid>" to
     ):
         self.n_agents, self.n_enemies, self.episode_limit = MAPS[map_name]  # KeyError like SMAC
         if standin_episode_limit is not None:
@@ -89,6 +98,9 @@ class StandInSC2:
         self._crash_how = standin_crash_how
         self._p_enemy = standin_enemy_death_prob
         self._p_ally = standin_ally_death_prob
+        self._close_s = standin_close_s
+        self._log = standin_log
+        self._game: Optional[subprocess.Popen] = None
         self._total_steps = 0
         self._episode_steps = 0
         self._started = False
@@ -106,6 +118,8 @@ class StandInSC2:
         }
 
     def reset(self):
+        if self._game is None:
+            self._launch()
         self._started = True
         self._episode_steps = 0
         self._new_battle()
@@ -194,9 +208,24 @@ class StandInSC2:
         return self._seed
 
     def close(self) -> None:
+        if self._game is not None:
+            time.sleep(self._close_s)  # pysc2 asks SC2 to quit and waits before it terminates it
+            self._game.terminate()
+            self._game.wait()
+            self._record(f"closed {self._game.pid}")
+            self._game = None
         self.closed = True
 
     # -- internals ---------------------------------------------------------------------------
+    def _launch(self) -> None:
+        self._game = subprocess.Popen(["sleep", "3600"])  # stands for SC2_x64, a child like pysc2's
+        self._record(f"launch {self._game.pid}")
+
+    def _record(self, event: str) -> None:
+        if self._log:
+            with open(self._log, "a") as f:
+                f.write(event + "\n")
+
     def _new_battle(self) -> None:
         self._alive_ally = np.ones(self.n_agents, dtype=bool)
         self._alive_enemy = np.ones(self.n_enemies, dtype=bool)

@@ -7,6 +7,7 @@ StarCraft II cannot run here, so `sc2_standin.StandInSC2` plays SMAC's part; eve
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import textwrap
@@ -75,6 +76,37 @@ def wait_gone(pids, within_s: float) -> bool:
             return True
         time.sleep(0.05)
     return not any(alive(p) for p in pids)
+
+
+class GameLog:
+    """The stand-in's event log: which games (child processes of the workers) were launched, and
+    which ones their worker closed properly (the close ran to its end)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def events(self, kind: str):
+        if not self.path.exists():
+            return []
+        return [int(line.split()[1]) for line in self.path.read_text().splitlines() if line.startswith(kind + " ")]
+
+    @property
+    def launched(self):
+        return self.events("launch")
+
+    @property
+    def closed(self):
+        return self.events("closed")
+
+
+@pytest.fixture
+def game_log(tmp_path):
+    return GameLog(tmp_path / "games.log")
+
+
+def session_of(pid: int) -> int:
+    with open(f"/proc/{pid}/stat") as f:
+        return int(f.read().rsplit(")", 1)[-1].split()[3])
 
 
 # -- the batched interface ----------------------------------------------------------------------
@@ -193,13 +225,16 @@ def test_bad_actions_are_rejected_in_the_parent(make_env):
 
 # -- lifetime and failures ----------------------------------------------------------------------
 
-def test_close_stops_every_worker(make_env):
-    env = make_env(n_envs=3)
+def test_close_stops_every_worker_and_closes_its_game(make_env, game_log):
+    env = make_env(n_envs=3, standin_close_s=0.3, standin_log=str(game_log.path))
     env.reset()
-    pids = env.worker_pids
-    assert all(alive(p) for p in pids)
+    pids, games = env.worker_pids, game_log.launched
+    assert len(games) == 3 and all(alive(p) for p in pids + games)
+    # Each worker leads its own session, and its game is in it: a group kill reaches the game.
+    assert sorted(session_of(g) for g in games) == sorted(pids) == sorted(session_of(p) for p in pids)
     env.close()
-    assert wait_gone(pids, 2.0)
+    assert wait_gone(pids + games, 2.0)
+    assert sorted(game_log.closed) == sorted(games)  # each worker closed its game itself
     env.close()  # idempotent
     with pytest.raises(RuntimeError, match="closed"):
         env.reset()
@@ -216,11 +251,15 @@ def test_context_manager_closes(make_env):
     ("raise", "sc2 worker 1 crashed: RuntimeError: stand-in crash at step 3"),
     ("exit", "sc2 worker 1 crashed: exited with code 3"),
 ])
-def test_worker_crash_is_reported_not_hung_on(make_env, how, reason):
+def test_worker_crash_is_reported_not_hung_on(make_env, game_log, how, reason):
+    # Closing a game takes time (0.3 s here); a worker that reported an error is closing its game
+    # as it exits and must be let finish, or the game would run on with no parent.
     env = make_env(n_envs=3, seed=0, standin_crash_at_step=3, standin_crash_how=how,
-                   standin_crash_only_seed=1, standin_enemy_death_prob=0.0, standin_ally_death_prob=0.0)
+                   standin_crash_only_seed=1, standin_enemy_death_prob=0.0, standin_ally_death_prob=0.0,
+                   standin_close_s=0.3, standin_log=str(game_log.path))
     pids = env.worker_pids
     obs = env.reset()
+    games = game_log.launched
     for _ in range(2):
         obs = env.step(random_actions(np.random.default_rng(0), obs.avail_actions)).next
     start = time.monotonic()
@@ -228,7 +267,12 @@ def test_worker_crash_is_reported_not_hung_on(make_env, how, reason):
         env.step(random_actions(np.random.default_rng(0), obs.avail_actions))
     assert time.monotonic() - start < 5.0
     assert str(err.value) == reason
-    assert wait_gone(pids, 2.0)  # the surviving workers were shut down too
+    assert wait_gone(pids + games, 2.0)  # the surviving workers were shut down too, and every game
+    closed = set(game_log.closed)
+    if how == "raise":
+        assert closed == set(games)
+    else:  # the worker died at once; its game was left to the group kill, the others closed theirs
+        assert len(closed) == 2 and closed < set(games)
 
 
 def test_env_constructor_failure_in_worker_is_reported(make_env):
@@ -236,37 +280,41 @@ def test_env_constructor_failure_in_worker_is_reported(make_env):
         make_env("9z", n_envs=2)
 
 
-def test_unresponsive_worker_times_out(make_env):
-    # A killed-but-silent SC2 is covered above; here the worker lives but never answers.
-    env = make_env(n_envs=1, timeout_s=0.5)
+def test_unresponsive_worker_times_out(make_env, game_log):
+    # A killed-but-silent SC2 is covered above; here the worker lives but never answers, and
+    # cannot close its game: the last resort kills the worker's whole session, game included.
+    env = make_env(n_envs=1, timeout_s=0.5, standin_log=str(game_log.path))
     env.reset()
-    os.kill(env.worker_pids[0], 19)  # SIGSTOP: alive, silent
+    pid, games = env.worker_pids[0], game_log.launched
+    os.kill(pid, signal.SIGSTOP)  # alive, silent
     try:
         start = time.monotonic()
         with pytest.raises(MafacError, match="sc2 worker 0 crashed: no reply within 0.5 s"):
             env.reset()
         assert time.monotonic() - start < 15.0
+        assert wait_gone([pid] + games, 2.0)
     finally:
         try:
-            os.kill(env.worker_pids[0], 18)  # SIGCONT, in case close() left it stopped
+            os.kill(pid, signal.SIGCONT)  # in case close() left it stopped
         except ProcessLookupError:
             pass
 
 
-def test_workers_exit_when_the_parent_is_killed(tmp_path):
+def test_workers_exit_when_the_parent_is_killed(tmp_path, game_log):
     script = textwrap.dedent(f"""
         import os, sys
         sys.path[:0] = [{str(ROOT)!r}, {str(TESTS)!r}]
         from mafac.envs.sc2 import SC2Env
-        env = SC2Env("3m", 2, 0, env_factory={STANDIN!r})
+        env = SC2Env("3m", 2, 0, env_factory={STANDIN!r}, standin_close_s=0.3, standin_log={str(game_log.path)!r})
         env.reset()
         print(*env.worker_pids, flush=True)
         os._exit(9)  # no cleanup at all, like a SIGKILL
     """)
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
     assert out.returncode == 9, out.stderr
-    pids = [int(p) for p in out.stdout.split()]
-    assert len(pids) == 2 and wait_gone(pids, 5.0)
+    pids, games = [int(p) for p in out.stdout.split()], game_log.launched
+    assert len(pids) == 2 and len(games) == 2 and wait_gone(pids + games, 5.0)
+    assert sorted(game_log.closed) == sorted(games)
 
 
 # -- installation checks (parent process, no SC2 needed) ----------------------------------------

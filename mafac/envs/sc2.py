@@ -184,9 +184,10 @@ class SC2Env(BatchedEnv):
             if not proc.is_alive() and not _readable(conn):
                 self._crash(i, self._exit_reason(i))
             if time.monotonic() > deadline:
-                self._crash(i, f"no reply within {self._timeout_s:g} s")
+                self._crash(i, f"no reply within {self._timeout_s:g} s", grace_s=0.0)  # hung
         if status != "ok":
-            self._crash(i, str(payload))
+            # The worker is exiting through env.close(): let it finish closing its game.
+            self._crash(i, str(payload), grace_s=_CLOSE_GRACE_S)
         return payload
 
     def _exit_reason(self, i: int) -> str:
@@ -202,11 +203,11 @@ class SC2Env(BatchedEnv):
                 return f"killed by signal {-code}"
         return f"exited with code {code}"
 
-    def _crash(self, i: int, reason: str) -> None:
+    def _crash(self, i: int, reason: str, grace_s: float = 0.0) -> None:
         # Tear every worker down first: after one game died the batch cannot continue, and the
-        # caller is about to exit on this error. The failed one gets no grace period: it is dead,
-        # exiting after its error report, or hung.
-        _stop(self._procs[i], grace_s=0.0)
+        # caller is about to exit on this error. The failed worker is stopped first, with the grace
+        # its state deserves (none when dead or hung), so the others are not kept waiting on it.
+        _stop(self._procs[i], grace_s)
         self.close()
         raise MafacError(f"sc2 worker {i} crashed: {' '.join(reason.split())}")
 
@@ -243,9 +244,7 @@ def _shutdown(procs: List[Any], conns: List[Any], grace_s: float = _CLOSE_GRACE_
     deadline = time.monotonic() + 2.0
     for proc in procs:
         proc.join(max(0.0, deadline - time.monotonic()))
-        if proc.is_alive():
-            proc.kill()
-            proc.join(1.0)
+        _kill_session(proc)
     for conn in conns:
         conn.close()
 
@@ -256,6 +255,20 @@ def _stop(proc: Any, grace_s: float) -> None:
     if proc.is_alive():
         proc.terminate()
         proc.join(2.0)
-    if proc.is_alive():
+    _kill_session(proc)
+
+
+def _kill_session(proc: Any) -> None:
+    """SIGKILL the worker's process group (it leads its own, see sc2_worker), which holds its SC2
+    game: a worker killed or dead before it closed the game would leave the game running, and an
+    SC2 process holds gigabytes. Nothing is left in the group after a clean exit, so this is a no-op
+    then. Also used where process groups do not exist: a plain kill of a live worker."""
+    pid = proc.pid
+    if pid is not None and hasattr(os, "killpg"):
+        try:
+            os.killpg(pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):  # no such group: the worker ended cleanly
+            pass
+    if proc.is_alive():  # killed before it could make its own group, or no groups on this OS
         proc.kill()
-        proc.join(1.0)
+    proc.join(1.0)

@@ -8,6 +8,11 @@ Protocol: the parent sends `(command, payload)`; the worker answers `("ok", payl
 anything raises, `("error", "<Type>: <message>")` and exits, since a StarCraft2Env that raised
 mid-step is in an unknown state. The worker also exits when the parent is gone (pipe EOF, or it
 was re-parented), so a killed trainer never leaves SC2 games running.
+
+The SC2 game is the worker's own child (pysc2 starts it), so whatever ends a worker must let it
+close the game first: SIGTERM turns into an ordinary exit through `env.close()`, and is ignored once
+that close has begun. Each worker leads its own session, which the game joins; the parent's last
+resort, a SIGKILL to that whole process group, therefore takes the game along with a hung worker.
 """
 
 from __future__ import annotations
@@ -66,10 +71,30 @@ def _step(env: Any, actions: np.ndarray) -> Dict[str, Any]:
 
 
 def _on_sigterm(signum: int, frame: Any) -> None:
-    # Turn terminate() into an ordinary exit so the `finally` below closes the SC2 game; a second
-    # SIGTERM must not interrupt that close.
+    # Turn terminate() into an ordinary exit so the `finally` below closes the SC2 game.
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     raise SystemExit(0)
+
+
+def _close(env: Any) -> None:
+    """Close the game with SIGTERM ignored: a terminate() arriving mid-close would raise inside
+    pysc2's shutdown and leave the game running, re-parented to init."""
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    if env is not None:
+        try:
+            env.close()
+        except Exception:
+            pass
+
+
+def _own_session() -> None:
+    """A new session (and process group) led by this worker: see the module docstring. Also keeps
+    a terminal's Ctrl-C away from the games; the trainer handles it and closes them in order."""
+    if hasattr(os, "setsid"):
+        try:
+            os.setsid()
+        except OSError:  # already a group leader: nothing to gain
+            pass
 
 
 def _parent_gone(parent_pid: int) -> bool:
@@ -78,6 +103,7 @@ def _parent_gone(parent_pid: int) -> bool:
 
 def worker_main(conn: Any, factory_path: str, env_kwargs: Dict[str, Any], parent_pid: int) -> None:
     """Serve commands until told to close or the parent disappears."""
+    _own_session()
     signal.signal(signal.SIGTERM, _on_sigterm)
     env = None
     try:
@@ -97,7 +123,7 @@ def worker_main(conn: Any, factory_path: str, env_kwargs: Dict[str, Any], parent
                 return
             try:
                 if command == CLOSE:
-                    env.close()
+                    _close(env)
                     env = None
                     _send(conn, ("ok", None))
                     return
@@ -116,11 +142,7 @@ def worker_main(conn: Any, factory_path: str, env_kwargs: Dict[str, Any], parent
             if not _send(conn, ("ok", reply)):
                 return
     finally:
-        if env is not None:
-            try:
-                env.close()
-            except Exception:
-                pass
+        _close(env)
 
 
 def _send(conn: Any, message: Tuple[str, Any]) -> bool:
