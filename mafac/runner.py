@@ -22,11 +22,13 @@ from mafac.replay import EpisodeBuffer, allocate
 
 @dataclass
 class Finished:
-    """Episodes that ended on one step."""
+    """Episodes that ended on one step. An aborted one (see Transition) has no outcome: `won` is
+    False there, and win rates must leave it out."""
 
     returns: np.ndarray
     won: np.ndarray
     lengths: np.ndarray
+    aborted: np.ndarray
 
     @property
     def count(self) -> int:
@@ -101,11 +103,11 @@ class Runner:
         self.t += 1
         self.last_actions = actions
         done = _tensor(tr.done)
-        finished = Finished(np.zeros(0), np.zeros(0, dtype=bool), np.zeros(0, dtype=np.int64))
+        finished = Finished(np.zeros(0), np.zeros(0, dtype=bool), np.zeros(0, dtype=np.int64), np.zeros(0, dtype=bool))
         if bool(done.any()):
             idx = done.nonzero().squeeze(1)
             finished = Finished(self.returns[idx].numpy().copy(), np.asarray(tr.battle_won)[idx.numpy()],
-                                self.t[idx].numpy().copy())
+                                self.t[idx].numpy().copy(), np.asarray(tr.aborted)[idx.numpy()])
             if self.staging is not None:
                 self.buffer.insert({k: v[idx] for k, v in self.staging.items()}, self.t[idx])
                 for v in self.staging.values():
@@ -125,11 +127,14 @@ class Runner:
         """One greedy episode per env, from episodes seeded by `seed` alone.
 
         Besides the win rate it says how the other episodes ended (time-out vs defeat) and how long
-        episodes last: a win rate stuck below 1 means different things in each case."""
+        episodes last: a win rate stuck below 1 means different things in each case. Aborted
+        episodes (no outcome, see Transition) are counted in `test_aborted` and left out of every
+        rate and mean; all of them aborted leaves those NaN."""
         self.reset(seed)
         returns = np.zeros(self.n_envs)
         won = np.zeros(self.n_envs, dtype=bool)
         timed_out = np.zeros(self.n_envs, dtype=bool)
+        aborted = np.zeros(self.n_envs, dtype=bool)
         length = np.zeros(self.n_envs)
         seen = np.zeros(self.n_envs, dtype=bool)
         while not seen.all():
@@ -140,7 +145,8 @@ class Runner:
             length[fresh] += 1
             ended = tr.done & fresh
             won[ended] = tr.battle_won[ended]
-            timed_out[ended] = tr.truncated[ended]
+            timed_out[ended] = tr.truncated[ended] & ~tr.aborted[ended]
+            aborted[ended] = tr.aborted[ended]
             seen |= tr.done
             self.last_actions = acts
             if tr.done.any():  # keep the finished envs' agents consistent, though they are ignored
@@ -149,8 +155,14 @@ class Runner:
                 self.last_actions[idx] = -1
                 self.hidden.view(self.n_envs, self.info.n_agents, -1)[idx] = 0
             self.current = tr.next
-        return {"test_win_rate": float(won.mean()), "test_return": float(returns.mean()),
-                "test_timeout_rate": float(timed_out.mean()), "test_episode_length": float(length.mean())}
+        kept = ~aborted
+
+        def mean(x: np.ndarray) -> float:
+            return float(x[kept].mean()) if kept.any() else float("nan")
+
+        return {"test_win_rate": mean(won), "test_return": mean(returns),
+                "test_timeout_rate": mean(timed_out), "test_episode_length": mean(length),
+                "test_aborted": int(aborted.sum())}
 
     # -- checkpointing -------------------------------------------------------------------------
     def state_dict(self) -> Dict[str, object]:

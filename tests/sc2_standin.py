@@ -70,11 +70,12 @@ class StandInSC2:
         debug=False,
         standin_crash_at_step: Optional[int] = None,
         standin_crash_how: str = "raise",  # "raise" or "exit"
-        standin_crash_only_seed: Optional[int] = None,  # crash only the worker with this seed
+        standin_only_seed: Optional[int] = None,  # crash or restart only the worker with this seed
         standin_enemy_death_prob: float = 0.05,
         standin_ally_death_prob: float = 0.03,
         standin_episode_limit: Optional[int] = None,
         standin_close_s: float = 0.0,
+        standin_restart_every: Optional[int] = None,  # every n-th step, SMAC's restart path
         standin_log: Optional[str] = None,  # file to append "launch <game pid>" / "closed <game pid>" to
     ):
         self.n_agents, self.n_enemies, self.episode_limit = MAPS[map_name]  # KeyError like SMAC
@@ -93,12 +94,15 @@ class StandInSC2:
         self.n_actions = N_ACTIONS_NO_ATTACK + self.n_enemies
         self._seed = seed
         self._rng = np.random.RandomState(seed)
-        crashes = standin_crash_only_seed is None or standin_crash_only_seed == seed
-        self._crash_at = standin_crash_at_step if crashes else None
+        chosen = standin_only_seed is None or standin_only_seed == seed
+        self._crash_at = standin_crash_at_step if chosen else None
         self._crash_how = standin_crash_how
         self._p_enemy = standin_enemy_death_prob
         self._p_ally = standin_ally_death_prob
         self._close_s = standin_close_s
+        self._restart_every = standin_restart_every if chosen else None
+        self._step_calls = 0
+        self.force_restarts = 0
         self._log = standin_log
         self._game: Optional[subprocess.Popen] = None
         self._total_steps = 0
@@ -130,13 +134,19 @@ class StandInSC2:
         actions_int = [int(a) for a in actions]
         for a_id, action in enumerate(actions_int):
             assert self.get_avail_agent_actions(a_id)[action] == 1, f"Agent {a_id} cannot perform action {action}"
+        self.last_action = np.eye(self.n_actions)[np.array(actions_int)]
+        self._step_calls += 1
+        if self._restart_every and self._step_calls % self._restart_every == 0:
+            # SMAC on a ProtocolError/ConnectionError from SC2: relaunch the game, count nothing,
+            # and report an ended episode with an empty info.
+            self._full_restart()
+            return 0, True, {}
         self._total_steps += 1
         self._episode_steps += 1
         if self._crash_at is not None and self._total_steps >= self._crash_at:
             if self._crash_how == "exit":
                 os._exit(3)  # what an SC2 segfault looks like from the parent: no reply, no traceback
             raise RuntimeError(f"stand-in crash at step {self._total_steps}")
-        self.last_action = np.eye(self.n_actions)[np.array(actions_int)]
 
         enemy_deaths = self._alive_enemy & (self._rng.rand(self.n_enemies) < self._p_enemy)
         ally_deaths = self._alive_ally & (self._rng.rand(self.n_agents) < self._p_ally)
@@ -208,15 +218,24 @@ class StandInSC2:
         return self._seed
 
     def close(self) -> None:
+        self._close_game()
+        self.closed = True
+
+    # -- internals ---------------------------------------------------------------------------
+    def _close_game(self) -> None:
         if self._game is not None:
             time.sleep(self._close_s)  # pysc2 asks SC2 to quit and waits before it terminates it
             self._game.terminate()
             self._game.wait()
             self._record(f"closed {self._game.pid}")
             self._game = None
-        self.closed = True
 
-    # -- internals ---------------------------------------------------------------------------
+    def _full_restart(self) -> None:
+        self._close_game()
+        self._launch()
+        self.force_restarts += 1
+        self._alive_ally[:] = False  # the old game's units are gone: observing them now is a bug
+
     def _launch(self) -> None:
         self._game = subprocess.Popen(["sleep", "3600"])  # stands for SC2_x64, a child like pysc2's
         self._record(f"launch {self._game.pid}")
@@ -231,3 +250,11 @@ class StandInSC2:
         self._alive_enemy = np.ones(self.n_enemies, dtype=bool)
         self._health = np.ones(self.n_agents, dtype=np.float64)
         self.last_action = np.zeros((self.n_agents, self.n_actions))
+
+
+class RestartingStandIn(StandInSC2):
+    """For runs built from a config, which passes only SMAC's keywords: SMAC restarts itself every
+    7th step."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**{"standin_restart_every": 7, **kwargs})

@@ -185,6 +185,46 @@ def test_battle_won_is_terminal_with_scaled_win_reward(make_env):
     assert np.allclose(tr.reward, 20.0)
 
 
+def test_smac_restart_is_an_aborted_episode(make_env, game_log):
+    """SMAC's answer to a lost SC2 connection: relaunch the game, return (0, True, {})."""
+    env = make_env(n_envs=2, standin_restart_every=3, standin_enemy_death_prob=0.0, standin_ally_death_prob=0.0,
+                   standin_log=str(game_log.path))
+    obs = env.reset()
+    for t in range(3):
+        before = obs
+        tr = env.step(random_actions(np.random.default_rng(t), obs.avail_actions))
+        obs = tr.next
+        assert tr.aborted.all() == (t == 2) and not (t < 2 and tr.done.any())
+    # Truncated (the learner bootstraps), never terminal, never won, no reward; the final
+    # observation is the last one seen (the relaunched game has no units to observe).
+    assert tr.truncated.all() and not tr.terminated.any() and not tr.battle_won.any()
+    assert (tr.reward == 0).all()
+    assert np.array_equal(tr.obs, before.obs) and np.array_equal(tr.state, before.state)
+    assert np.array_equal(tr.avail_actions, before.avail_actions)
+    assert np.allclose(tr.next.obs[..., -1], 0.0) and tr.next.avail_actions[..., 1].all()  # a new episode
+    assert len(game_log.launched) == 4 and len(game_log.closed) == 2  # each game was relaunched
+    # An episode SMAC completes is never aborted, whatever its end.
+    tr = env.step(random_actions(np.random.default_rng(0), obs.avail_actions))
+    assert not tr.aborted.any()
+
+
+def test_evaluation_leaves_aborted_episodes_out(make_env):
+    import torch
+
+    from mafac.agent import DRQN, agent_input_dim
+    from mafac.config import AgentConfig
+    from mafac.runner import Runner
+
+    # Seeds 0, 1, 2: the game of env 1 restarts on its first step, the others win on theirs.
+    env = make_env(n_envs=3, seed=0, standin_restart_every=1, standin_only_seed=1,
+                   standin_enemy_death_prob=1.0, standin_ally_death_prob=0.0)
+    torch.manual_seed(0)
+    agent = DRQN(agent_input_dim(env.info, AgentConfig()), 8, env.info.n_actions)
+    result = Runner(env, agent, AgentConfig(), None, seed=0).evaluate(seed=0)
+    assert result == {"test_win_rate": 1.0, "test_return": 20.0, "test_timeout_rate": 0.0,
+                      "test_episode_length": 1.0, "test_aborted": 1}
+
+
 def test_worker_seeds_are_seed_plus_index_and_deterministic(make_env):
     pair = make_env(n_envs=2, seed=10)
     single = make_env(n_envs=1, seed=11)
@@ -255,7 +295,7 @@ def test_worker_crash_is_reported_not_hung_on(make_env, game_log, how, reason):
     # Closing a game takes time (0.3 s here); a worker that reported an error is closing its game
     # as it exits and must be let finish, or the game would run on with no parent.
     env = make_env(n_envs=3, seed=0, standin_crash_at_step=3, standin_crash_how=how,
-                   standin_crash_only_seed=1, standin_enemy_death_prob=0.0, standin_ally_death_prob=0.0,
+                   standin_only_seed=1, standin_enemy_death_prob=0.0, standin_ally_death_prob=0.0,
                    standin_close_s=0.3, standin_log=str(game_log.path))
     pids = env.worker_pids
     obs = env.reset()
@@ -430,3 +470,34 @@ def test_installation_errors_from_the_constructor(tmp_path):
     if PathFinder.find_spec("smac", sys.path) is None:  # only meaningful where no smac is installed
         out = run_constructor(tmp_path, tmp_path / "empty", {"HOME": str(home)})
         assert out.returncode == 2 and "SMAC (StarCraft Multi-Agent Challenge) is not installed" in out.stdout
+
+
+# -- a whole run ---------------------------------------------------------------------------------
+
+def test_training_run_counts_aborted_episodes(tmp_path):
+    """SMAC restarting itself every 7th step: the run goes on, and its metrics count the aborted
+    episodes and keep them out of the win rates."""
+    import csv
+
+    from mafac.config import build_config
+    from mafac.train import train_run
+
+    overrides = {
+        "env.kwargs.env_factory": "sc2_standin:RestartingStandIn", "env.n_envs": 2, "env.test_n_envs": 2,
+        "run.t_max": 120, "run.test_interval": 60, "replay.capacity": 32, "learner.batch_size": 4,
+        "learner.start_episodes": 4, "agent.hidden_dim": 8,
+    }
+    cfg = build_config(algo="qmix", map_name="3m", seed=0, env_backend="sc2",
+                       overrides=[f"{k}={v}" for k, v in overrides.items()])
+    rows = train_run(cfg, tmp_path / "run")
+    with open(tmp_path / "run" / "metrics.csv", newline="") as f:
+        written = list(csv.DictReader(f))
+    assert len(rows) == len(written) == 3
+    # 60 steps per env, restarts every 7th: at least 8 aborted training episodes per env.
+    assert sum(int(r["train_aborted"]) for r in written) >= 16
+    assert all(0 <= int(r["test_aborted"]) <= 2 for r in written)
+    for row in rows:
+        if row["test_aborted"] == 2:  # no test episode had an outcome
+            assert np.isnan(row["test_win_rate"])
+        else:
+            assert 0.0 <= row["test_win_rate"] <= 1.0

@@ -130,6 +130,7 @@ class SC2Env(BatchedEnv):
             truncated=flag("truncated", bool),
             battle_won=flag("battle_won", bool),
             next=nxt,
+            aborted=flag("aborted", bool),
         )
 
     def snapshot(self) -> None:

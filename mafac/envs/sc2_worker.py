@@ -51,18 +51,25 @@ def _observe(env: Any) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
     return obs, state, avail
 
 
-def _step(env: Any, actions: np.ndarray) -> Dict[str, Any]:
+def _step(env: Any, actions: np.ndarray, last: Tuple[np.ndarray, np.ndarray, np.ndarray]) -> Dict[str, Any]:
+    """One SMAC step; `last` is the observation the actions were chosen on."""
     reward, ended, info = env.step([int(a) for a in actions])
     info = info or {}
+    # Every step SMAC completes puts "battle_won" in info. Only its restart path does not: on a
+    # lost connection to SC2 it relaunches the game and returns (0, True, {}). That episode was
+    # neither won nor lost, and the relaunched game has no units to observe until reset(), so its
+    # final observation is the last one seen.
+    aborted = bool(ended) and "battle_won" not in info
     # SMAC marks a time-limit end with info["episode_limit"] (when continuing_episode=True) but
     # still reports terminated=True; only a decided battle is a true terminal state.
-    truncated = bool(ended) and bool(info.get("episode_limit", False))
+    truncated = bool(ended) and (aborted or bool(info.get("episode_limit", False)))
     out = {
-        "final": _observe(env),
+        "final": last if aborted else _observe(env),
         "reward": float(reward),
         "terminated": bool(ended) and not truncated,
         "truncated": truncated,
         "battle_won": bool(info.get("battle_won", False)),
+        "aborted": aborted,
     }
     if ended:
         env.reset()
@@ -106,6 +113,7 @@ def worker_main(conn: Any, factory_path: str, env_kwargs: Dict[str, Any], parent
     _own_session()
     signal.signal(signal.SIGTERM, _on_sigterm)
     env = None
+    last = None  # the observation last sent: what the next actions are chosen on
     try:
         try:
             env = import_factory(factory_path)(**env_kwargs)
@@ -131,9 +139,10 @@ def worker_main(conn: Any, factory_path: str, env_kwargs: Dict[str, Any], parent
                     reply = dict(env.get_env_info())
                 elif command == RESET:
                     env.reset()
-                    reply = _observe(env)
+                    reply = last = _observe(env)
                 elif command == STEP:
-                    reply = _step(env, payload)
+                    reply = _step(env, payload, last)
+                    last = reply["next"]
                 else:
                     raise ValueError(f"unknown command {command!r}")
             except Exception as e:
