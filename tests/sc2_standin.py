@@ -86,6 +86,7 @@ class StandInSC2:
         assert isinstance(difficulty, str), "SMAC keys difficulties by string"
         self.continuing_episode = continuing_episode
         self.state_last_action = state_last_action
+        self.obs_timestep_number = obs_timestep_number
         self.reward_death_value = reward_death_value
         self.reward_win = reward_win
         self.reward_scale = reward_scale
@@ -178,18 +179,25 @@ class StandInSC2:
 
     def get_obs_agent(self, agent_id: int) -> np.ndarray:
         if not self._alive_ally[agent_id]:
-            return np.zeros(self.get_obs_size(), dtype=np.float32)
-        others = np.delete(self._health, agent_id)
-        feats = [
-            np.array(self.get_avail_agent_actions(agent_id)[2:N_ACTIONS_NO_ATTACK], dtype=np.float32),
-            self._alive_enemy.astype(np.float32),
-            others.astype(np.float32),
-            np.array([self._health[agent_id], self._episode_steps / self.episode_limit], dtype=np.float32),
-        ]
-        return np.concatenate(feats).astype(np.float32)
+            obs = np.zeros(self.get_obs_size(), dtype=np.float32)
+        else:
+            others = np.delete(self._health, agent_id)
+            feats = [
+                np.array(self.get_avail_agent_actions(agent_id)[2:N_ACTIONS_NO_ATTACK], dtype=np.float32),
+                self._alive_enemy.astype(np.float32),
+                others.astype(np.float32),
+                np.array([self._health[agent_id], self._episode_steps / self.episode_limit], dtype=np.float32),
+            ]
+            if self.obs_timestep_number:
+                feats.append(np.zeros(1, dtype=np.float32))  # SMAC's own-features slot it counts, never fills
+            obs = np.concatenate(feats).astype(np.float32)
+        if self.obs_timestep_number:  # SMAC's bug: appended on top of the counted slot, dead or alive
+            obs = np.append(obs, np.float32(self._episode_steps / self.episode_limit))
+        return obs
 
     def get_obs_size(self) -> int:
-        return 4 + self.n_enemies + (self.n_agents - 1) + 2
+        # obs_timestep_number: SMAC counts one own feature for it (get_obs_own_feats_size)
+        return 4 + self.n_enemies + (self.n_agents - 1) + 2 + int(self.obs_timestep_number)
 
     def get_state(self) -> np.ndarray:
         parts = [self._health, self._alive_enemy.astype(np.float32)]

@@ -225,6 +225,20 @@ def test_evaluation_leaves_aborted_episodes_out(make_env):
                       "test_episode_length": 1.0, "test_aborted": 1}
 
 
+def test_obs_timestep_number_mismatch_is_one_clear_error(make_env):
+    # SMAC (and the stand-in) count the timestep in get_obs_size() and then append it once more.
+    env = make_env(n_envs=2, obs_timestep_number=True)
+    assert env.info.obs_dim == 12
+    pids = env.worker_pids
+    with pytest.raises(MafacError) as err:
+        env.reset()
+    assert str(err.value) == (
+        "SMAC's observations have 13 features but its get_obs_size() says 12; this is SMAC's "
+        "obs_timestep_number bug (the timestep is counted in the size and then appended again): "
+        "set env.kwargs.obs_timestep_number=false")
+    assert wait_gone(pids, 2.0)  # an env that cannot be used is closed at once
+
+
 def test_worker_seeds_are_seed_plus_index_and_deterministic(make_env):
     pair = make_env(n_envs=2, seed=10)
     single = make_env(n_envs=1, seed=11)

@@ -63,6 +63,7 @@ class SC2Env(BatchedEnv):
         kwargs = {**SMAC_DEFAULTS, **env_kwargs, "map_name": map_name}
         kwargs["difficulty"] = str(kwargs["difficulty"])  # SMAC keys difficulties by string
         self._timeout_s = float(timeout_s)
+        self._obs_timestep_number = bool(kwargs.get("obs_timestep_number"))
         self._avail: Optional[np.ndarray] = None
         self._closed = False
 
@@ -108,6 +109,7 @@ class SC2Env(BatchedEnv):
         game for each evaluation would cost far more than the reproducibility is worth here."""
         replies = self._broadcast(sc2_worker.RESET, [None] * self.n_envs)
         obs = _batch(replies)
+        self._check_sizes(obs)
         self._avail = obs.avail_actions
         return obs
 
@@ -144,6 +146,23 @@ class SC2Env(BatchedEnv):
     def worker_pids(self) -> List[int]:
         """For tests and diagnostics: the worker processes' ids."""
         return [p.pid for p in self._procs]
+
+    def _check_sizes(self, obs: Observation) -> None:
+        """SMAC's observations must be as long as its get_obs_size() says: the agent network and the
+        replay are built to that size. With obs_timestep_number=True they are not (SMAC counts the
+        timestep among the own features, then appends it once more), which would otherwise fail far
+        away, as a shape error in the learner."""
+        got = {"observations": obs.obs.shape[-1], "states": obs.state.shape[-1]}
+        said = {"observations": self._info.obs_dim, "states": self._info.state_dim}
+        for what in got:
+            if got[what] != said[what]:
+                self.close()
+                size = "get_obs_size()" if what == "observations" else "get_state_size()"
+                fix = ("; this is SMAC's obs_timestep_number bug (the timestep is counted in the size and "
+                       "then appended again): set env.kwargs.obs_timestep_number=false"
+                       if what == "observations" and self._obs_timestep_number else "")
+                raise MafacError(f"SMAC's {what} have {got[what]} features but its {size} says "
+                                 f"{said[what]}{fix}")
 
     # -- talking to workers ---------------------------------------------------------------------
     def _checked(self, actions: np.ndarray) -> np.ndarray:
