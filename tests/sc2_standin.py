@@ -32,6 +32,9 @@ MAPS: Dict[str, Tuple[int, int, int]] = {
     "5m_vs_6m": (5, 6, 70),
 }
 N_ACTIONS_NO_ATTACK = 6  # no-op, stop, north, south, east, west
+# SMAC's `difficulties`: the built-in AI's level, looked up when the game is launched.
+DIFFICULTIES = {"1": "VeryEasy", "2": "Easy", "3": "Medium", "4": "MediumHard", "5": "Hard", "6": "Harder",
+                "7": "VeryHard", "8": "CheatVision", "9": "CheatMoney", "A": "CheatInsane"}
 
 
 class StandInSC2:
@@ -245,6 +248,7 @@ class StandInSC2:
         self._alive_ally[:] = False  # the old game's units are gone: observing them now is a bug
 
     def _launch(self) -> None:
+        self.ai_level = DIFFICULTIES[self.difficulty]  # KeyError for a bad one, at the first reset, as in SMAC
         self._game = subprocess.Popen(["sleep", "3600"])  # stands for SC2_x64, a child like pysc2's
         self._record(f"launch {self._game.pid}")
 

@@ -445,6 +445,40 @@ def test_unknown_smac_option_is_rejected_before_startup():
         SC2Env("3m", 1, 0, difficullty="7")
 
 
+@pytest.mark.parametrize("key, value, message", [
+    ("difficulty", "10", "bad value '10' for env.kwargs.difficulty; valid choices: 1, 2, 3, 4, 5, 6, 7, 8, 9, A"),
+    ("difficulty", "a", "bad value 'a' for env.kwargs.difficulty; valid choices: 1, 2, 3, 4, 5, 6, 7, 8, 9, A"),
+    ("replay_dir", "/tmp/replays", "bad value '/tmp/replays' for env.kwargs.replay_dir; mafac saves no SC2 "
+     "replays (SMAC writes one only when save_replay() is called), so it must stay empty"),
+    ("replay_prefix", "run1", "bad value 'run1' for env.kwargs.replay_prefix; mafac saves no SC2 "
+     "replays (SMAC writes one only when save_replay() is called), so it must stay empty"),
+])
+def test_bad_option_values_fail_when_the_config_is_built(key, value, message):
+    """SMAC would look the difficulty up only when a worker launches its game (KeyError: '10'),
+    and would silently ignore a replay directory."""
+    from mafac.config import build_config
+
+    with pytest.raises(MafacError) as err:
+        build_config(algo="qmix", map_name="3m", env_backend="sc2", overrides=[f"env.kwargs.{key}={value}"])
+    assert str(err.value) == message
+    with pytest.raises(MafacError) as err:  # and before any worker starts, for a direct SC2Env
+        SC2Env("3m", 1, 0, env_factory=STANDIN, **{key: value})
+    assert str(err.value) == message
+
+
+def test_every_smac_difficulty_reaches_the_game(make_env):
+    import sc2_standin
+
+    from mafac.config import build_config
+    from mafac.envs.sc2_options import DIFFICULTIES
+
+    assert DIFFICULTIES == tuple(sc2_standin.DIFFICULTIES)  # the stand-in's table is SMAC's
+    cfg = build_config(algo="qmix", map_name="3m", env_backend="sc2", overrides=["env.kwargs.difficulty=9"])
+    assert cfg.env.kwargs.difficulty == "9"  # YAML's 9, as SMAC's key
+    for level in ("1", "A"):  # the game launches (first reset) with the level looked up
+        make_env(n_envs=1, difficulty=level).reset()
+
+
 def run_constructor(tmp_path: Path, pythonpath: Path, environ: dict) -> subprocess.CompletedProcess:
     """SC2Env with the real SMAC factory in a fresh interpreter whose `smac` is whatever
     `pythonpath` holds: the checks must fire before any worker starts."""

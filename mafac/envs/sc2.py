@@ -19,7 +19,7 @@ import numpy as np
 from mafac.envs import sc2_worker
 from mafac.envs.base import BatchedEnv, EnvInfo, Observation, Transition
 from mafac.envs.sc2_install import preflight, smac_map_names
-from mafac.envs.sc2_options import OTHER_SMAC_DEFAULTS, DEFAULT_FACTORY, SMAC_DEFAULTS, SC2Config
+from mafac.envs.sc2_options import DEFAULT_FACTORY, OTHER_SMAC_DEFAULTS, SMAC_DEFAULTS, SC2Config, check_options
 from mafac.errors import MafacError, unknown
 
 
@@ -59,6 +59,8 @@ class SC2Env(BatchedEnv):
             for key in env_kwargs:
                 if key not in valid:
                     raise unknown("sc2 env option", key, valid)
+        check_options(env_kwargs)
+        if env_factory == DEFAULT_FACTORY:
             preflight(map_name)
         kwargs = {**SMAC_DEFAULTS, **env_kwargs, "map_name": map_name}
         kwargs["difficulty"] = str(kwargs["difficulty"])  # SMAC keys difficulties by string

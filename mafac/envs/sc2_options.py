@@ -7,7 +7,9 @@ pool nor the installation checks.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Dict, Optional
+from typing import Any, Dict, Mapping, Optional
+
+from mafac.errors import MafacError
 
 DEFAULT_FACTORY = "smac.env:StarCraft2Env"
 
@@ -48,6 +50,28 @@ SMAC_DEFAULTS: Dict[str, Any] = {
 OTHER_SMAC_DEFAULTS: Dict[str, Any] = {"window_size_x": 1920, "window_size_y": 1200}
 
 
+# The keys of SMAC's `difficulties` table (VeryEasy to CheatInsane). SMAC looks the value up only
+# when it launches the game, in a worker, so a bad one would surface there as "KeyError: '10'".
+DIFFICULTIES = ("1", "2", "3", "4", "5", "6", "7", "8", "9", "A")
+
+
+def check_options(options: Mapping[str, Any]) -> None:
+    """The option values SMAC would only reject (or silently ignore) inside a worker."""
+    if "difficulty" in options and str(options["difficulty"]) not in DIFFICULTIES:
+        raise MafacError(f"bad value {options['difficulty']!r} for env.kwargs.difficulty; "
+                         f"valid choices: {', '.join(DIFFICULTIES)}")
+    for key in ("replay_dir", "replay_prefix"):
+        if options.get(key):
+            # SMAC uses them only in save_replay(), which nothing in mafac calls: an accepted value
+            # would promise replays that never appear.
+            raise MafacError(f"bad value {options[key]!r} for env.kwargs.{key}; mafac saves no SC2 replays "
+                             "(SMAC writes one only when save_replay() is called), so it must stay empty")
+
+
+def _check(self: Any) -> None:
+    check_options(dataclasses.asdict(self))
+
+
 def _option_type(key: str, value: Any) -> Any:
     if value is None:
         return Optional[str]
@@ -63,5 +87,6 @@ SC2Config = dataclasses.make_dataclass(
     [(k, _option_type(k, v), dataclasses.field(default=v)) for k, v in {**SMAC_DEFAULTS, **OTHER_SMAC_DEFAULTS}.items()]
     + [("env_factory", str, dataclasses.field(default=DEFAULT_FACTORY)),
        ("timeout_s", float, dataclasses.field(default=600.0))],
+    namespace={"check": _check},
 )
 SC2Config.__module__ = __name__
