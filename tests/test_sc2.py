@@ -426,6 +426,46 @@ def test_sc2_root(tmp_path):
     assert sc2_install.default_sc2_dir(home, "darwin") == Path("/Applications/StarCraft II")  # pysc2's default
 
 
+def execute_info(home: Path, folder: str, executable: str) -> Path:
+    """The file the Battle.net launcher writes, NUL-terminated as the game leaves it."""
+    path = home / folder / "StarCraft II" / "ExecuteInfo.txt"
+    path.parent.mkdir(parents=True)
+    path.write_bytes(f"banner = 1\r\nexecutable = {executable}\r\n".encode() + b"\0")
+    return path
+
+
+def test_sc2_root_on_macos_and_windows_reads_execute_info(tmp_path):
+    home = tmp_path / "home"
+    game = fake_sc2(tmp_path / "Games" / "StarCraft II")
+    mac_binary = game / "Versions" / "Base75689" / "SC2.app" / "Contents" / "MacOS" / "SC2"
+    win_binary = str(game / "Versions" / "Base75689" / "SC2_x64.exe").replace("/", "\\")
+    with pytest.raises(MafacError, match="SC2PATH is not set and /Applications/StarCraft II does not exist; "
+                       "install StarCraft II with the Battle.net app and start it once"):
+        sc2_root({}, home, platform="darwin")
+    info = execute_info(home, "Library/Application Support/Blizzard", str(mac_binary))
+    assert sc2_root({}, home, platform="darwin") == game
+    assert sc2_root({"SC2PATH": ""}, home, platform="darwin") == game  # empty counts as unset here
+    other = fake_sc2(tmp_path / "other")
+    assert sc2_root({"SC2PATH": str(other)}, home, platform="darwin") == other  # SC2PATH comes first
+    info.write_bytes(b"banner = 1\r\n")
+    with pytest.raises(MafacError, match=f"SC2PATH is not set, {info} names no game, and /Applications"):
+        sc2_root({}, home, platform="darwin")
+    execute_info(home, "Documents", win_binary)  # Windows: backslashes, three levels up
+    assert sc2_root({}, home, platform="win32") == game
+
+
+def test_sc2_root_empty_sc2path_and_cygwin(tmp_path):
+    home = tmp_path / "home"
+    fake_sc2(home / "StarCraftII")
+    # pysc2 on Linux takes a set-but-empty SC2PATH as the path "", not as unset.
+    with pytest.raises(MafacError, match=r"SC2PATH is set but empty, and pysc2 then looks for StarCraft II at '' "
+                       r"\(it falls back to .*StarCraftII only when SC2PATH is unset\); unset SC2PATH"):
+        sc2_root({"SC2PATH": ""}, home, platform="linux")
+    with pytest.raises(MafacError, match="SC2PATH is not set and /cygdrive/c/Program Files \\(x86\\)/StarCraft II "
+                       "does not exist; install StarCraft II on Windows .* as a Cygwin path"):
+        sc2_root({}, home, platform="cygwin")
+
+
 def test_check_map(tmp_path):
     root = fake_sc2(tmp_path / "sc2", "8m", "2s3z")
     assert check_map("8m", root, sc2_install.STANDARD_MAPS) == root / "Maps" / "SMAC_Maps" / "8m.SC2Map"

@@ -13,6 +13,7 @@ import functools
 import importlib
 import importlib.util
 import os
+import posixpath
 import sys
 from importlib.machinery import ModuleSpec
 from pathlib import Path
@@ -60,34 +61,87 @@ def _find_spec(name: str) -> Optional[ModuleSpec]:
 
 
 def default_sc2_dir(home: Path, platform: str = sys.platform) -> Path:
-    """pysc2's own fallback when SC2PATH is unset."""
+    """pysc2's last fallback (run_configs/platforms.py), after SC2PATH and ExecuteInfo.txt."""
     if platform == "darwin":
         return Path("/Applications/StarCraft II")
+    if platform == "cygwin":
+        return Path("/cygdrive/c/Program Files (x86)/StarCraft II")
     if platform.startswith("win"):
         return Path("C:/Program Files (x86)/StarCraft II")
     return home / "StarCraftII"
 
 
-def sc2_root(environ: Mapping[str, str], home: Path, platform: str = sys.platform) -> Path:
-    """Where pysc2 will look for StarCraft II ($SC2PATH, else its platform default), checked to
-    really be an installation: a wrong path otherwise fails deep inside a worker's pysc2."""
-    configured = environ.get("SC2PATH")
-    if not configured:
-        default = default_sc2_dir(home, platform)
-        if not default.exists():
-            raise MafacError(
-                f"StarCraft II not found: SC2PATH is not set and {default} does not exist; install the "
-                f"Linux package from {SC2_DOWNLOAD} (unzip with password iagreetotheeula into ~/StarCraftII) "
-                "or set SC2PATH to your StarCraft II directory")
-        root = default
-        source = f"{default} (SC2PATH is not set)"
+def _has_launcher(platform: str) -> bool:
+    """Windows and macOS, where the Battle.net launcher installs the game (Cygwin runs pysc2's
+    Cygwin config, which never reads ExecuteInfo.txt)."""
+    return platform == "darwin" or (platform.startswith("win") and platform != "cygwin")
+
+
+def _execute_info(home: Path, platform: str) -> Tuple[Optional[Path], Optional[Path]]:
+    """(the game's directory or None, the file if it exists) from the ExecuteInfo.txt that the
+    Battle.net launcher writes, which pysc2 reads before its default path: the game may be
+    installed anywhere, and its "executable" line names the binary, a fixed depth below the
+    installation."""
+    if platform == "darwin":
+        folder, levels = home / "Library" / "Application Support" / "Blizzard", 6  # .../SC2.app/Contents/MacOS/SC2
+    elif _has_launcher(platform):
+        folder, levels = home / "Documents", 3  # ...\Versions\BaseNNNNN\SC2_x64.exe
     else:
-        root = Path(configured).expanduser()
-        source = f"SC2PATH={configured}"
+        return None, None
+    path = folder / "StarCraft II" / "ExecuteInfo.txt"
+    try:
+        text = path.read_bytes().decode("utf-8", errors="replace")  # the game ends it with a NUL
+    except OSError:  # not there: the game was never started, or is not installed
+        return None, None
+    for line in text.splitlines():
+        parts = [p.strip() for p in line.split("=")]
+        if len(parts) == 2 and parts[0] == "executable":
+            found = parts[1].replace("\\", "/")
+            for _ in range(levels):
+                found = posixpath.dirname(found)
+            return (Path(found) if found else None), path
+    return None, path
+
+
+def _install_advice(platform: str) -> str:
+    if _has_launcher(platform):
+        return ("install StarCraft II with the Battle.net app and start it once (it then writes the "
+                "ExecuteInfo.txt that tells pysc2 where the game is), or set SC2PATH to your StarCraft II directory")
+    if platform == "cygwin":
+        return ("install StarCraft II on Windows with the Battle.net app, or set SC2PATH to its directory "
+                "as a Cygwin path (/cygdrive/c/...)")
+    return (f"install the Linux package from {SC2_DOWNLOAD} (unzip with password iagreetotheeula into "
+            "~/StarCraftII) or set SC2PATH to your StarCraft II directory")
+
+
+def sc2_root(environ: Mapping[str, str], home: Path, platform: str = sys.platform) -> Path:
+    """Where pysc2 will look for StarCraft II, found the way pysc2 finds it, and checked to really
+    be an installation: a wrong path otherwise fails deep inside a worker's pysc2.
+
+    pysc2's order: SC2PATH; on Windows and macOS, when it is unset or empty, ExecuteInfo.txt next;
+    then the platform's default. On Linux and Cygwin a set-but-empty SC2PATH is taken as it is, the
+    path "", where pysc2 then fails."""
+    advice = _install_advice(platform)
+    configured = environ.get("SC2PATH")
+    if configured:
+        root, source = Path(configured).expanduser(), f"SC2PATH={configured}"
+    elif configured is not None and not _has_launcher(platform):
+        raise MafacError(f"SC2PATH is set but empty, and pysc2 then looks for StarCraft II at '' (it falls "
+                         f"back to {default_sc2_dir(home, platform)} only when SC2PATH is unset); unset SC2PATH "
+                         f"or set it to your StarCraft II directory")
+    else:
+        unset = "SC2PATH is not set" if configured is None else "SC2PATH is empty"
+        found, info = _execute_info(home, platform)
+        if found is not None:
+            root, source = found, f"{found} (from {info})"
+        else:
+            root = default_sc2_dir(home, platform)
+            if not root.exists():
+                tried = f", {info} names no game," if info is not None else ""
+                raise MafacError(f"StarCraft II not found: {unset}{tried} and {root} does not exist; {advice}")
+            source = f"{root} ({unset})"
     if not (root / "Versions").is_dir():
-        raise MafacError(
-            f"{source} is not a StarCraft II installation (it has no Versions/ directory); point SC2PATH "
-            f"at the directory unzipped from {SC2_DOWNLOAD}")
+        raise MafacError(f"{source} is not a StarCraft II installation (it has no Versions/ directory); {advice}")
     return root
 
 
