@@ -49,8 +49,10 @@ def train(algo, map_name, seed, steps, out, overrides, config_file, preset, env_
     with progress_bar(cfg.run.t_max, disable=quiet) as bar:
         rows = train_run(cfg, run_dir, progress=bar)
     last = rows[-1]
+    aborted = sum(r.get("train_aborted", 0) + r.get("test_aborted", 0) for r in rows)
+    note = f" ({aborted} episodes aborted by SC2 restarts, left out of win rates)" if aborted else ""
     click.echo(f"done: test win rate {last['test_win_rate']:.3f}, test return {last['test_return']:.2f} "
-               f"at {last['env_steps']:,} env steps, {last['wall_s']:.0f} s. Run dir: {run_dir}")
+               f"at {last['env_steps']:,} env steps, {last['wall_s']:.0f} s{note}. Run dir: {run_dir}")
 
 
 @cli.command(name="eval")
@@ -63,9 +65,12 @@ def eval_cmd(run_dir, episodes, seed) -> None:
 
     result = evaluate_checkpoint(Path(run_dir), episodes=episodes, seed=seed)
     lost = 1.0 - result["test_win_rate"] - result["test_timeout_rate"]
+    n_aborted = result["test_aborted"]
+    aborted = f" ({n_aborted} more aborted by SC2 restarts, left out)" if n_aborted else ""
     click.echo(f"{run_dir}: test win rate {result['test_win_rate']:.3f} (not won: {lost:.3f} lost, "
                f"{result['test_timeout_rate']:.3f} timed out), test return {result['test_return']:.2f}, "
-               f"mean length {result['test_episode_length']:.1f} steps over {result['episodes']} episodes "
+               f"mean length {result['test_episode_length']:.1f} steps over {result['episodes'] - n_aborted} "
+               f"episodes{aborted} "
                f"(checkpoint at {result['env_steps']:,} env steps)")
 
 

@@ -36,9 +36,11 @@ SUMMARY_JSON = "summary.json"
 RUNS_DIR = "runs"
 
 # Every column of metrics.csv, in order: the evaluation and its step count first, then the training
-# diagnostics averaged over the episodes/updates since the previous row.
+# diagnostics averaged over the episodes/updates since the previous row. train_aborted /
+# test_aborted: episodes that ended with no outcome (a real SC2 game restarted itself), counted
+# since the previous row / in this evaluation, and kept out of the win rates.
 METRIC_COLUMNS = ["env_steps", "episodes", "test_win_rate", "test_return", "loss", "epsilon", "wall_s",
-                  "train_return", "train_win_rate", "td_loss", "grad_norm", "updates"]
+                  "train_return", "train_win_rate", "td_loss", "grad_norm", "updates", "train_aborted", "test_aborted"]
 
 STATUS_RUNNING, STATUS_DONE, STATUS_FAILED = "running", "done", "failed"
 

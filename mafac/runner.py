@@ -22,11 +22,13 @@ from mafac.replay import EpisodeBuffer, allocate
 
 @dataclass
 class Finished:
-    """Episodes that ended on one step."""
+    """Episodes that ended on one step. An aborted one (see Transition) has no outcome: `won` is
+    False there, and win rates must leave it out."""
 
     returns: np.ndarray
     won: np.ndarray
     lengths: np.ndarray
+    aborted: np.ndarray
 
     @property
     def count(self) -> int:
@@ -37,12 +39,14 @@ class Finished:
 class GreedyEpisodes:
     """Per-episode outcomes of test play. Besides wins it keeps how the other episodes ended
     (time-out vs defeat) and how long they lasted: a win rate stuck below 1 means different things
-    in each case."""
+    in each case. Aborted episodes (no outcome, see Transition) are counted in `test_aborted` and
+    left out of every rate and mean; all of them aborted leaves those NaN."""
 
     won: np.ndarray  # bool [N]
     returns: np.ndarray  # [N]
     timed_out: np.ndarray  # bool [N]
     length: np.ndarray  # [N] steps
+    aborted: np.ndarray  # bool [N]
 
     @classmethod
     def concat(cls, parts: Sequence["GreedyEpisodes"]) -> "GreedyEpisodes":
@@ -52,8 +56,14 @@ class GreedyEpisodes:
         return GreedyEpisodes(*(getattr(self, f.name)[:n] for f in dataclasses.fields(self)))
 
     def summary(self) -> Dict[str, float]:
-        return {"test_win_rate": float(self.won.mean()), "test_return": float(self.returns.mean()),
-                "test_timeout_rate": float(self.timed_out.mean()), "test_episode_length": float(self.length.mean())}
+        kept = ~self.aborted
+
+        def mean(x: np.ndarray) -> float:
+            return float(x[kept].mean()) if kept.any() else float("nan")
+
+        return {"test_win_rate": mean(self.won), "test_return": mean(self.returns),
+                "test_timeout_rate": mean(self.timed_out), "test_episode_length": mean(self.length),
+                "test_aborted": int(self.aborted.sum())}
 
 
 def _tensor(x) -> torch.Tensor:
@@ -124,11 +134,11 @@ class Runner:
         self.t += 1
         self.last_actions = actions
         done = _tensor(tr.done)
-        finished = Finished(np.zeros(0), np.zeros(0, dtype=bool), np.zeros(0, dtype=np.int64))
+        finished = Finished(np.zeros(0), np.zeros(0, dtype=bool), np.zeros(0, dtype=np.int64), np.zeros(0, dtype=bool))
         if bool(done.any()):
             idx = done.nonzero().squeeze(1)
             finished = Finished(self.returns[idx].numpy().copy(), np.asarray(tr.battle_won)[idx.numpy()],
-                                self.t[idx].numpy().copy())
+                                self.t[idx].numpy().copy(), np.asarray(tr.aborted)[idx.numpy()])
             if self.staging is not None:
                 self.buffer.insert({k: v[idx] for k, v in self.staging.items()}, self.t[idx])
                 for v in self.staging.values():
@@ -150,6 +160,7 @@ class Runner:
         returns = np.zeros(self.n_envs)
         won = np.zeros(self.n_envs, dtype=bool)
         timed_out = np.zeros(self.n_envs, dtype=bool)
+        aborted = np.zeros(self.n_envs, dtype=bool)
         length = np.zeros(self.n_envs)
         seen = np.zeros(self.n_envs, dtype=bool)
         while not seen.all():
@@ -160,7 +171,8 @@ class Runner:
             length[fresh] += 1
             ended = tr.done & fresh
             won[ended] = tr.battle_won[ended]
-            timed_out[ended] = tr.truncated[ended]
+            timed_out[ended] = tr.truncated[ended] & ~tr.aborted[ended]
+            aborted[ended] = tr.aborted[ended]
             seen |= tr.done
             self.last_actions = acts
             if tr.done.any():  # keep the finished envs' agents consistent, though they are ignored
@@ -169,7 +181,7 @@ class Runner:
                 self.last_actions[idx] = -1
                 self.hidden.view(self.n_envs, self.info.n_agents, -1)[idx] = 0
             self.current = tr.next
-        return GreedyEpisodes(won, returns, timed_out, length)
+        return GreedyEpisodes(won, returns, timed_out, length, aborted)
 
     # -- checkpointing -------------------------------------------------------------------------
     def state_dict(self) -> Dict[str, object]:

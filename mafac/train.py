@@ -94,7 +94,7 @@ class Trainer:
         self.since_train = 0
         self.evaluations = 0
         self.rows: List[Dict[str, float]] = []
-        self.window: Dict[str, list] = {"loss": [], "td_loss": [], "grad_norm": [], "ret": [], "won": []}
+        self.window: Dict[str, list] = {"loss": [], "td_loss": [], "grad_norm": [], "ret": [], "won": [], "aborted": []}
         self.wall_offset = 0.0
         self._wall: Callable[[], float] = lambda: self.wall_offset  # a clock once run() starts
         self.shards: List[Dict[str, int]] = []
@@ -121,8 +121,10 @@ class Trainer:
             if fin.count:
                 self.episodes += fin.count
                 self.since_train += fin.count
-                self.window["ret"] += fin.returns.tolist()
-                self.window["won"] += fin.won.tolist()
+                kept = ~fin.aborted
+                self.window["ret"] += fin.returns[kept].tolist()
+                self.window["won"] += fin.won[kept].tolist()
+                self.window["aborted"] += fin.aborted[fin.aborted].tolist()
                 ready = self.buffer.size >= max(lc.batch_size, lc.start_episodes)
                 if not ready:
                     self.since_train = 0
@@ -151,6 +153,7 @@ class Trainer:
             "loss": mean(w["loss"]), "epsilon": self.epsilon(), "wall_s": round(self._wall(), 2),
             "train_return": mean(w["ret"]), "train_win_rate": mean(w["won"]),
             "td_loss": mean(w["td_loss"]), "grad_norm": mean(w["grad_norm"]), "updates": self.learner.updates,
+            "train_aborted": len(w["aborted"]), "test_aborted": result["test_aborted"],
         }
         self.rows.append(row)
         for v in w.values():

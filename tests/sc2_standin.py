@@ -7,13 +7,19 @@ per-agent observations as a list of float32 arrays, available actions as lists o
 dead agent may only no-op, and SMAC's time limit: terminated=True with info["episode_limit"] only
 when continuing_episode=True. The battle itself is a seeded coin-flip per unit per step.
 
-Keywords starting with `standin_` steer the stand-in for tests (crash at a step, death odds, the
-old reset API that returned nothing); SMAC has no such keywords.
+Like SMAC (through pysc2) it owns a child process, the "game": launched by the first reset, ended by
+close(), which first waits `standin_close_s` as pysc2 waits for SC2 to quit. A close cut short leaves
+the game running without its parent, as a real one would.
+
+Keywords starting with `standin_` steer the stand-in for tests (crash at a step, death odds, close
+time, an event log); SMAC has no such keywords.
 """
 
 from __future__ import annotations
 
 import os
+import subprocess
+import time
 from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
@@ -26,6 +32,9 @@ MAPS: Dict[str, Tuple[int, int, int]] = {
     "5m_vs_6m": (5, 6, 70),
 }
 N_ACTIONS_NO_ATTACK = 6  # no-op, stop, north, south, east, west
+# SMAC's `difficulties`: the built-in AI's level, looked up when the game is launched.
+DIFFICULTIES = {"1": "VeryEasy", "2": "Easy", "3": "Medium", "4": "MediumHard", "5": "Hard", "6": "Harder",
+                "7": "VeryHard", "8": "CheatVision", "9": "CheatMoney", "A": "CheatInsane"}
 
 
 class StandInSC2:
@@ -64,11 +73,13 @@ class StandInSC2:
         debug=False,
         standin_crash_at_step: Optional[int] = None,
         standin_crash_how: str = "raise",  # "raise" or "exit"
-        standin_crash_only_seed: Optional[int] = None,  # crash only the worker with this seed
+        standin_only_seed: Optional[int] = None,  # crash or restart only the worker with this seed
         standin_enemy_death_prob: float = 0.05,
         standin_ally_death_prob: float = 0.03,
-        standin_old_reset_api: bool = False,
         standin_episode_limit: Optional[int] = None,
+        standin_close_s: float = 0.0,
+        standin_restart_every: Optional[int] = None,  # every n-th step, SMAC's restart path
+        standin_log: Optional[str] = None,  # file to append "launch <game pid>" / "closed <game pid>" to
     ):
         self.n_agents, self.n_enemies, self.episode_limit = MAPS[map_name]  # KeyError like SMAC
         if standin_episode_limit is not None:
@@ -78,6 +89,7 @@ class StandInSC2:
         assert isinstance(difficulty, str), "SMAC keys difficulties by string"
         self.continuing_episode = continuing_episode
         self.state_last_action = state_last_action
+        self.obs_timestep_number = obs_timestep_number
         self.reward_death_value = reward_death_value
         self.reward_win = reward_win
         self.reward_scale = reward_scale
@@ -86,12 +98,17 @@ class StandInSC2:
         self.n_actions = N_ACTIONS_NO_ATTACK + self.n_enemies
         self._seed = seed
         self._rng = np.random.RandomState(seed)
-        crashes = standin_crash_only_seed is None or standin_crash_only_seed == seed
-        self._crash_at = standin_crash_at_step if crashes else None
+        chosen = standin_only_seed is None or standin_only_seed == seed
+        self._crash_at = standin_crash_at_step if chosen else None
         self._crash_how = standin_crash_how
         self._p_enemy = standin_enemy_death_prob
         self._p_ally = standin_ally_death_prob
-        self._old_reset = standin_old_reset_api
+        self._close_s = standin_close_s
+        self._restart_every = standin_restart_every if chosen else None
+        self._step_calls = 0
+        self.force_restarts = 0
+        self._log = standin_log
+        self._game: Optional[subprocess.Popen] = None
         self._total_steps = 0
         self._episode_steps = 0
         self._started = False
@@ -109,11 +126,11 @@ class StandInSC2:
         }
 
     def reset(self):
+        if self._game is None:
+            self._launch()
         self._started = True
         self._episode_steps = 0
         self._new_battle()
-        if self._old_reset:
-            return None
         return self.get_obs(), self.get_state()
 
     def step(self, actions):
@@ -121,13 +138,19 @@ class StandInSC2:
         actions_int = [int(a) for a in actions]
         for a_id, action in enumerate(actions_int):
             assert self.get_avail_agent_actions(a_id)[action] == 1, f"Agent {a_id} cannot perform action {action}"
+        self.last_action = np.eye(self.n_actions)[np.array(actions_int)]
+        self._step_calls += 1
+        if self._restart_every and self._step_calls % self._restart_every == 0:
+            # SMAC on a ProtocolError/ConnectionError from SC2: relaunch the game, count nothing,
+            # and report an ended episode with an empty info.
+            self._full_restart()
+            return 0, True, {}
         self._total_steps += 1
         self._episode_steps += 1
         if self._crash_at is not None and self._total_steps >= self._crash_at:
             if self._crash_how == "exit":
                 os._exit(3)  # what an SC2 segfault looks like from the parent: no reply, no traceback
             raise RuntimeError(f"stand-in crash at step {self._total_steps}")
-        self.last_action = np.eye(self.n_actions)[np.array(actions_int)]
 
         enemy_deaths = self._alive_enemy & (self._rng.rand(self.n_enemies) < self._p_enemy)
         ally_deaths = self._alive_ally & (self._rng.rand(self.n_agents) < self._p_ally)
@@ -159,18 +182,25 @@ class StandInSC2:
 
     def get_obs_agent(self, agent_id: int) -> np.ndarray:
         if not self._alive_ally[agent_id]:
-            return np.zeros(self.get_obs_size(), dtype=np.float32)
-        others = np.delete(self._health, agent_id)
-        feats = [
-            np.array(self.get_avail_agent_actions(agent_id)[2:N_ACTIONS_NO_ATTACK], dtype=np.float32),
-            self._alive_enemy.astype(np.float32),
-            others.astype(np.float32),
-            np.array([self._health[agent_id], self._episode_steps / self.episode_limit], dtype=np.float32),
-        ]
-        return np.concatenate(feats).astype(np.float32)
+            obs = np.zeros(self.get_obs_size(), dtype=np.float32)
+        else:
+            others = np.delete(self._health, agent_id)
+            feats = [
+                np.array(self.get_avail_agent_actions(agent_id)[2:N_ACTIONS_NO_ATTACK], dtype=np.float32),
+                self._alive_enemy.astype(np.float32),
+                others.astype(np.float32),
+                np.array([self._health[agent_id], self._episode_steps / self.episode_limit], dtype=np.float32),
+            ]
+            if self.obs_timestep_number:
+                feats.append(np.zeros(1, dtype=np.float32))  # SMAC's own-features slot it counts, never fills
+            obs = np.concatenate(feats).astype(np.float32)
+        if self.obs_timestep_number:  # SMAC's bug: appended on top of the counted slot, dead or alive
+            obs = np.append(obs, np.float32(self._episode_steps / self.episode_limit))
+        return obs
 
     def get_obs_size(self) -> int:
-        return 4 + self.n_enemies + (self.n_agents - 1) + 2
+        # obs_timestep_number: SMAC counts one own feature for it (get_obs_own_feats_size)
+        return 4 + self.n_enemies + (self.n_agents - 1) + 2 + int(self.obs_timestep_number)
 
     def get_state(self) -> np.ndarray:
         parts = [self._health, self._alive_enemy.astype(np.float32)]
@@ -199,11 +229,44 @@ class StandInSC2:
         return self._seed
 
     def close(self) -> None:
+        self._close_game()
         self.closed = True
 
     # -- internals ---------------------------------------------------------------------------
+    def _close_game(self) -> None:
+        if self._game is not None:
+            time.sleep(self._close_s)  # pysc2 asks SC2 to quit and waits before it terminates it
+            self._game.terminate()
+            self._game.wait()
+            self._record(f"closed {self._game.pid}")
+            self._game = None
+
+    def _full_restart(self) -> None:
+        self._close_game()
+        self._launch()
+        self.force_restarts += 1
+        self._alive_ally[:] = False  # the old game's units are gone: observing them now is a bug
+
+    def _launch(self) -> None:
+        self.ai_level = DIFFICULTIES[self.difficulty]  # KeyError for a bad one, at the first reset, as in SMAC
+        self._game = subprocess.Popen(["sleep", "3600"])  # stands for SC2_x64, a child like pysc2's
+        self._record(f"launch {self._game.pid}")
+
+    def _record(self, event: str) -> None:
+        if self._log:
+            with open(self._log, "a") as f:
+                f.write(event + "\n")
+
     def _new_battle(self) -> None:
         self._alive_ally = np.ones(self.n_agents, dtype=bool)
         self._alive_enemy = np.ones(self.n_enemies, dtype=bool)
         self._health = np.ones(self.n_agents, dtype=np.float64)
         self.last_action = np.zeros((self.n_agents, self.n_actions))
+
+
+class RestartingStandIn(StandInSC2):
+    """For runs built from a config, which passes only SMAC's keywords: SMAC restarts itself every
+    7th step."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**{"standin_restart_every": 7, **kwargs})

@@ -42,6 +42,9 @@ class Transition:
     observation of its new episode. For the other envs `next` equals the post-step observation.
     `terminated` means a true terminal state (no bootstrap); `truncated` means the time limit
     (the learner bootstraps there). `battle_won` is only meaningful where the episode ended.
+    `aborted` marks an episode that ended with no outcome because the simulator restarted itself
+    (real SC2 after a lost connection); it is also `truncated`, so the learner bootstraps there,
+    and it has no place in a win rate: neither won nor lost. None from a backend that never aborts.
     """
 
     obs: np.ndarray
@@ -52,6 +55,11 @@ class Transition:
     truncated: np.ndarray  # bool [n_envs]
     battle_won: np.ndarray  # bool [n_envs]
     next: Observation
+    aborted: Optional[np.ndarray] = None  # bool [n_envs]; None: all False
+
+    def __post_init__(self) -> None:
+        if self.aborted is None:
+            self.aborted = np.zeros(np.shape(self.terminated), dtype=bool)
 
     @property
     def done(self) -> np.ndarray:
