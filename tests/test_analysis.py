@@ -15,6 +15,7 @@ from scipy import stats as sps
 
 from mafac.analysis import export, load_results, table_frame, write_plots, write_table
 from mafac.analysis.cli import export as export_cmd, plot as plot_cmd, table as table_cmd
+from mafac.analysis.load import read_metrics
 from mafac.analysis.plots import FIGURES, _run_curves, palette
 from mafac.errors import MafacError
 from mafac.rundir import METRIC_COLUMNS, STATUS_DONE, RunInfo
@@ -200,8 +201,13 @@ def _replace_line(path: Path, line: int, text: str) -> None:
     path.write_text("".join(lines))
 
 
+GARBAGE = np.random.default_rng(0).bytes(4096)  # what a disk or a stray writer leaves: any byte 0x00-0xff
+
 DAMAGE = {
     "missing metrics": (lambda d: (d / "metrics.csv").unlink(), "metrics.csv: missing"),
+    "binary metrics": (lambda d: (d / "metrics.csv").write_bytes(GARBAGE), "metrics.csv: unreadable (not text: "),
+    "zero-filled metrics": (lambda d: (d / "metrics.csv").write_bytes(b"\0" * 4096),
+                            "metrics.csv: unreadable (not text: control byte 0x00 at character 0)"),
     "partial last line": (lambda d: (d / "metrics.csv").write_text((d / "metrics.csv").read_text()[:-9]),
                           "metrics.csv: truncated (partial last line)"),
     "short row": (lambda d: _replace_line(d / "metrics.csv", 4, "30000,1500,0.5\n"), "line 5 has 3 fields, expected 7"),
@@ -227,6 +233,20 @@ def test_corrupt_run_is_named_skipped_and_the_rest_tabled(bench, capsys, case):
     assert "Skipped 1 run(s):" in text and f"- {bad}" in text and problem in text
     assert "n=5" in _md_row(text, "3m").split(" | ")[3]  # vdn on 3m untouched
     assert "n=4" in _md_row(text, "8m").split(" | ")[3]  # vdn on 8m tabled without the bad seed
+
+
+def test_binary_metrics_are_unreadable_not_truncated(tmp_path):
+    good = "env_steps,test_win_rate\n0,0.0\n10000,0.5\n".encode()
+    cases = {"random bytes": GARBAGE, "NUL bytes": b"\0" * 100, "NUL-padded tail": good + b"\0" * 100,
+             "latin-1": good + "1e4,caf\xe9".encode("latin-1"), "ASCII controls": bytes(range(1, 32)) * 4}
+    for name, data in cases.items():
+        (tmp_path / "metrics.csv").write_bytes(data)
+        with pytest.raises(MafacError) as e:
+            read_metrics(tmp_path / "metrics.csv")
+        assert ": unreadable (not text: " in str(e.value) and "truncated" not in str(e.value), name
+    (tmp_path / "metrics.csv").write_bytes(good[:-3])  # a real partial last line is still called truncated
+    with pytest.raises(MafacError, match="truncated"):
+        read_metrics(tmp_path / "metrics.csv")
 
 
 def test_duplicate_and_unfinished_runs_are_reported(bench, tmp_path, capsys):

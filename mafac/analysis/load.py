@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import io
 import math
+import re
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -79,23 +80,47 @@ def _bad(path: Path, problem: str) -> MafacError:
     return MafacError(f"{path}: {problem}")
 
 
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")  # any control character but tab, CR, LF
+
+
+def _text(data: bytes) -> str:
+    """`data` as text, or ValueError saying why it is not: CSV written by mafac is plain UTF-8,
+    so a NUL or another control byte means the bytes are not the file that was written."""
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise ValueError(f"not text: invalid UTF-8 byte 0x{data[e.start]:02x} at offset {e.start}")
+    bad = _CONTROL.search(text)
+    if bad:
+        raise ValueError(f"not text: control byte 0x{ord(bad.group()):02x} at character {bad.start()}")
+    return text
+
+
 def read_metrics(path: Path) -> pd.DataFrame:
     """Parse metrics.csv strictly: a silently short row or a stray string would skew a table unseen.
 
     pandas alone pads short rows with NaN and turns a column with one bad cell into strings, so
     the shape is checked row by row and every non-empty cell must be a number (empty = not measured).
+    Binary content (a disk that zero-filled the file after a crash, a file overwritten by something
+    else) is named unreadable before any shape check, which would call it truncated and send the
+    user looking for a killed writer.
     """
     if not path.is_file():
         raise _bad(path, "missing")
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as e:
-        raise _bad(path, f"unreadable ({type(e).__name__})")
+        text = _text(path.read_bytes())
+    except OSError as e:
+        raise _bad(path, f"unreadable ({e.strerror or type(e).__name__})")
+    except ValueError as e:
+        raise _bad(path, f"unreadable ({e})")
     if not text.strip():
         raise _bad(path, "empty file")
     if not text.endswith("\n"):
         raise _bad(path, "truncated (partial last line)")
-    rows = list(csv.reader(io.StringIO(text)))
+    try:
+        rows = list(csv.reader(io.StringIO(text)))
+    except csv.Error as e:
+        raise _bad(path, f"unreadable (not CSV: {e})")
     header, body = rows[0], [r for r in rows[1:] if r]
     missing = [c for c in REQUIRED if c not in header]
     if missing:
