@@ -18,6 +18,7 @@ results/runs/<algo>__<map>__s<seed>__<timestamp>/ unless --out says otherwise.
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, Optional
@@ -76,10 +77,30 @@ class RunInfo:
             raise MafacError(f"{path}: corrupt run file ({type(e).__name__}: {e})".splitlines()[0])
 
 
+RUN_FILES = (RUN_JSON, CONFIG_YAML, METRICS_CSV)
+
+
+def _is_run_dir(path: Path) -> bool:
+    return path.parent.name == RUNS_DIR or any((path / f).exists() for f in RUN_FILES)
+
+
 def find_run_dirs(root: Path) -> Iterator[Path]:
-    """Every directory under `root` (or root itself) that holds a run.json, sorted."""
+    """Every run directory under `root` (or root itself), sorted, whether or not it is readable.
+
+    A run dir is any directory directly under a `runs/` folder, or one holding a run.json,
+    config.yaml or metrics.csv anywhere else. Not just those with a run.json: a run killed before
+    its first write, or whose run.json was lost, must still be found so that readers can table it
+    from what is left or say why they cannot, instead of dropping it unseen. The search does not go
+    inside a run dir: what lies there belongs to that run.
+    """
     root = Path(root)
-    if (root / RUN_JSON).exists():
+    if _is_run_dir(root):
         yield root
         return
-    yield from sorted(p.parent for p in root.rglob(RUN_JSON))
+    found = []
+    for dirpath, dirnames, _ in os.walk(root):
+        here = Path(dirpath)
+        runs = [d for d in dirnames if _is_run_dir(here / d)]
+        found += [here / d for d in runs]
+        dirnames[:] = [d for d in dirnames if d not in runs]
+    yield from sorted(found)

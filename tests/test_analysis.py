@@ -15,7 +15,9 @@ from scipy import stats as sps
 
 from mafac.analysis import export, load_results, table_frame, write_plots, write_table
 from mafac.analysis.cli import export as export_cmd, plot as plot_cmd, table as table_cmd
+from mafac.analysis.load import read_metrics
 from mafac.analysis.plots import FIGURES, _run_curves, palette
+from mafac.config import build_config
 from mafac.errors import MafacError
 from mafac.rundir import METRIC_COLUMNS, STATUS_DONE, RunInfo
 
@@ -40,6 +42,7 @@ def _run(root: Path, algo: str, map_name: str, seed: int, curve, steps=STEPS, st
     d = root / "runs" / f"{algo}__{map_name}__s{seed}"
     d.mkdir(parents=True)
     RunInfo(algo, map_name, "smax", seed, status, int(steps[-1]), int(steps[-1])).save(d)
+    (d / "config.yaml").write_text(build_config(algo, map_name, seed, env_backend="smax").to_yaml())
     curve = np.asarray(curve, dtype=float)
     pd.DataFrame({"env_steps": steps, "episodes": steps // 20, "test_win_rate": curve, "test_return": curve * 20,
                   "loss": 0.1, "epsilon": 0.05, "wall_s": steps / 500}).to_csv(d / "metrics.csv", index=False)
@@ -200,8 +203,25 @@ def _replace_line(path: Path, line: int, text: str) -> None:
     path.write_text("".join(lines))
 
 
+def _unlink(d: Path, *names: str) -> None:
+    for name in names:
+        (d / name).unlink()
+
+
+GARBAGE = np.random.default_rng(0).bytes(4096)  # what a disk or a stray writer leaves: any byte 0x00-0xff
+
 DAMAGE = {
     "missing metrics": (lambda d: (d / "metrics.csv").unlink(), "metrics.csv: missing"),
+    "binary metrics": (lambda d: (d / "metrics.csv").write_bytes(GARBAGE), "metrics.csv: unreadable (not text: "),
+    "zero-filled metrics": (lambda d: (d / "metrics.csv").write_bytes(b"\0" * 4096),
+                            "metrics.csv: unreadable (not text: control byte 0x00 at character 0)"),
+    "no files": (lambda d: _unlink(d, "run.json", "config.yaml", "metrics.csv"), "vdn__8m__s4: no files: never started"),
+    "only metrics": (lambda d: _unlink(d, "run.json", "config.yaml"),
+                     "run.json: missing, and no config.yaml to identify the run from (the dir holds metrics.csv)"),
+    "no run.json, corrupt config": (lambda d: (_unlink(d, "run.json"), (d / "config.yaml").write_text("algo: [")),
+                                    "run.json: missing, and {bad}/config.yaml: not valid YAML"),
+    "no run.json, config without env": (lambda d: (_unlink(d, "run.json"), (d / "config.yaml").write_text("algo: vdn\n")),
+                                        "config.yaml: not a resolved mafac config (no env section)"),
     "partial last line": (lambda d: (d / "metrics.csv").write_text((d / "metrics.csv").read_text()[:-9]),
                           "metrics.csv: truncated (partial last line)"),
     "short row": (lambda d: _replace_line(d / "metrics.csv", 4, "30000,1500,0.5\n"), "line 5 has 3 fields, expected 7"),
@@ -210,9 +230,12 @@ DAMAGE = {
     "empty": (lambda d: (d / "metrics.csv").write_text(""), "metrics.csv: empty file"),
     "missing column": (lambda d: (d / "metrics.csv").write_text("env_steps,loss\n0,1\n"),
                        "missing required column(s) test_win_rate"),
-    "corrupt run.json": (lambda d: (d / "run.json").write_text("{not json"), "run.json: corrupt run file"),
-    "run.json without seed": (lambda d: (d / "run.json").write_text('{"algo": "vdn", "map": "8m", "env": "smax"}'),
-                              "run.json: corrupt run file"),
+    "corrupt run.json, no config": (lambda d: ((d / "run.json").write_text("{not json"), _unlink(d, "config.yaml")),
+                                    "run.json: corrupt run file"),
+    "run.json without seed, no config": (
+        lambda d: ((d / "run.json").write_text('{"algo": "vdn", "map": "8m", "env": "smax"}'), _unlink(d, "config.yaml")),
+        "run.json: corrupt run file (TypeError: RunInfo.__init__() missing 1 required positional argument: 'seed'), "
+        "and no config.yaml to identify the run from (the dir holds metrics.csv, run.json)"),
 }
 
 
@@ -221,12 +244,71 @@ def test_corrupt_run_is_named_skipped_and_the_rest_tabled(bench, capsys, case):
     damage, problem = DAMAGE[case]
     bad = bench / "runs" / "vdn__8m__s4"
     damage(bad)
+    problem = problem.format(bad=bad)
     text = write_table([bench], reps=REPS)
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith(f"warning: {bad}") and problem in err[0]
     assert "Skipped 1 run(s):" in text and f"- {bad}" in text and problem in text
     assert "n=5" in _md_row(text, "3m").split(" | ")[3]  # vdn on 3m untouched
     assert "n=4" in _md_row(text, "8m").split(" | ")[3]  # vdn on 8m tabled without the bad seed
+
+
+@pytest.mark.parametrize("damage", ["missing", "corrupt"])
+def test_run_without_a_usable_run_json_is_tabled_from_its_config(bench, capsys, tmp_path, damage):
+    bad = bench / "runs" / "vdn__8m__s4"
+    if damage == "missing":
+        (bad / "run.json").unlink()
+    else:
+        (bad / "run.json").write_text('{"algo": "vdn", "map": "8m", "env": "smax", "seed": "four"}')
+    res = load_results([bench])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"warning: {bad / 'run.json'}: ")
+    assert err[0].endswith("; tabled from config.yaml and metrics.csv, status unknown")
+    assert res.skipped == []
+    row = res.final().set_index("run_dir").loc[str(bad)]
+    assert (row["algo"], row["map"], row["env"], row["seed"], row["status"]) == ("vdn", "8m", "smax", 4, "unknown")
+    assert row["test_win_rate"] == pytest.approx(VDN[4])
+    text = write_table([bench], out=tmp_path / "t.md", reps=REPS)
+    assert "n=5" in _md_row(text, "8m").split(" | ")[3] and "Skipped" not in text
+    assert f"1 run(s) not marked done, tabled up to their last evaluation: {bad} (unknown)." in text
+
+
+def test_binary_metrics_are_unreadable_not_truncated(tmp_path):
+    good = "env_steps,test_win_rate\n0,0.0\n10000,0.5\n".encode()
+    cases = {"random bytes": GARBAGE, "NUL bytes": b"\0" * 100, "NUL-padded tail": good + b"\0" * 100,
+             "latin-1": good + "1e4,caf\xe9".encode("latin-1"), "ASCII controls": bytes(range(1, 32)) * 4}
+    for name, data in cases.items():
+        (tmp_path / "metrics.csv").write_bytes(data)
+        with pytest.raises(MafacError) as e:
+            read_metrics(tmp_path / "metrics.csv")
+        assert ": unreadable (not text: " in str(e.value) and "truncated" not in str(e.value), name
+    (tmp_path / "metrics.csv").write_bytes(good[:-3])  # a real partial last line is still called truncated
+    with pytest.raises(MafacError, match="truncated"):
+        read_metrics(tmp_path / "metrics.csv")
+
+
+def test_every_dir_under_runs_is_tabled_or_named(bench, capsys):
+    runs = bench / "runs"
+    (runs / "qmix__8m__s5").mkdir()  # created, then killed before its first write
+    temp_only = runs / "qmix__8m__s6"
+    temp_only.mkdir()
+    (temp_only / ".run.json.x1.tmp").write_text("{")  # killed mid atomic write
+    (runs / "vdn__3m__s0" / "run.json").unlink()  # tabled from config.yaml
+    (runs / "iql__3m__s1" / "metrics.csv").write_bytes(GARBAGE)
+    (runs / "notes.txt").write_text("a file, not a run")
+    result = CliRunner().invoke(table_cmd, [str(bench), "--reps", "100"])
+    assert result.exit_code == 0, result.output
+    res = load_results([bench], warn=False)
+    tabled, skipped = set(res.data["run_dir"]), {s.run_dir for s in res.skipped}
+    assert tabled | skipped == {str(d) for d in runs.iterdir() if d.is_dir()} and not tabled & skipped
+    assert skipped == {str(runs / "qmix__8m__s5"), str(temp_only), str(runs / "iql__3m__s1")}
+    text = (bench / "table.md").read_text()
+    assert "Skipped 3 run(s):" in text
+    assert f"- {runs / 'qmix__8m__s5'}: no files: never started" in text
+    assert f"- {temp_only / 'run.json'}: missing, and no config.yaml to identify the run from (the dir holds .run.json.x1.tmp)" in text
+    assert f"- {runs / 'iql__3m__s1' / 'metrics.csv'}: unreadable (not text: " in text
+    assert "n=5" in _md_row(text, "3m").split(" | ")[3]  # vdn on 3m with its seed 0 from config.yaml
+    assert "n=2" in _md_row(text, "3m").split(" | ")[1]  # iql lost seed 1
 
 
 def test_duplicate_and_unfinished_runs_are_reported(bench, tmp_path, capsys):
@@ -240,7 +322,7 @@ def test_duplicate_and_unfinished_runs_are_reported(bench, tmp_path, capsys):
     assert [s.run_dir for s in res.skipped] == [str(dup)] and "duplicate of" in res.skipped[0].message
     text = write_table([bench], out=tmp_path / "t.md", reps=REPS)
     assert "n=5" in _md_row(text, "3m").split(" | ")[2]
-    assert "1 run(s) not finished" in text and "iql__3m__s2 (running)" in text
+    assert "1 run(s) not marked done" in text and "iql__3m__s2 (running)" in text
 
 
 def test_bad_metric_path_and_empty_results(bench, tmp_path):
@@ -255,7 +337,8 @@ def test_bad_metric_path_and_empty_results(bench, tmp_path):
     (_run(only_bad, "qmix", "3m", 0, _curve(0.5, None)) / "metrics.csv").write_text("")
     with pytest.raises(MafacError, match=r"no loadable runs .*1 run\(s\) skipped"):
         load_results([only_bad], warn=False)
-    assert set(METRIC_COLUMNS) - {"env_steps"} <= set(load_results([bench]).metrics())
+    written = {"episodes", "test_win_rate", "test_return", "loss", "epsilon", "wall_s"}  # what _run writes
+    assert set(load_results([bench]).metrics()) == written and written <= set(METRIC_COLUMNS)
 
 
 def test_table_command(bench, tmp_path):

@@ -4,6 +4,11 @@ Results are often read while a bench is still writing them, or after one was kil
 whose files are missing, truncated or corrupt must not sink the whole table: it is skipped with a
 one-line `warning: <path>: <problem>` on stderr and remembered in `Results.skipped`, so the table
 can say what it left out. Only when nothing at all loads is that an error.
+
+Nothing is dropped unseen: every run dir (rundir.find_run_dirs: each dir under a `runs/` folder,
+not only those with a run.json) is either tabled or skipped with its reason. A run whose run.json
+is missing or corrupt is still tabled when its config.yaml says what it is, with a warning and the
+status `unknown`, because its metrics are as good as any other run's.
 """
 
 from __future__ import annotations
@@ -11,20 +16,24 @@ from __future__ import annotations
 import csv
 import io
 import math
+import re
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, List, NamedTuple, Optional, Sequence
+from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 import pandas as pd
 
+from mafac.config import load_yaml
 from mafac.errors import MafacError
-from mafac.rundir import METRICS_CSV, RUN_JSON, STATUS_DONE, RunInfo, find_run_dirs
+from mafac.rundir import CONFIG_YAML, METRICS_CSV, RUN_JSON, STATUS_DONE, RunInfo, find_run_dirs
 
 # Without these a run cannot be placed on a learning curve or tabled at all.
 REQUIRED = ("env_steps", "test_win_rate")
 # Identity columns added by the loader; everything else numeric is a metric.
 ID_COLUMNS = ("source", "algo", "label", "map", "env", "seed", "status", "run_dir")
+# The status of a run identified from its config.yaml alone: whether it finished is not recorded there.
+STATUS_UNKNOWN = "unknown"
 
 
 class Skipped(NamedTuple):
@@ -79,23 +88,47 @@ def _bad(path: Path, problem: str) -> MafacError:
     return MafacError(f"{path}: {problem}")
 
 
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")  # any control character but tab, CR, LF
+
+
+def _text(data: bytes) -> str:
+    """`data` as text, or ValueError saying why it is not: CSV written by mafac is plain UTF-8,
+    so a NUL or another control byte means the bytes are not the file that was written."""
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise ValueError(f"not text: invalid UTF-8 byte 0x{data[e.start]:02x} at offset {e.start}")
+    bad = _CONTROL.search(text)
+    if bad:
+        raise ValueError(f"not text: control byte 0x{ord(bad.group()):02x} at character {bad.start()}")
+    return text
+
+
 def read_metrics(path: Path) -> pd.DataFrame:
     """Parse metrics.csv strictly: a silently short row or a stray string would skew a table unseen.
 
     pandas alone pads short rows with NaN and turns a column with one bad cell into strings, so
     the shape is checked row by row and every non-empty cell must be a number (empty = not measured).
+    Binary content (a disk that zero-filled the file after a crash, a file overwritten by something
+    else) is named unreadable before any shape check, which would call it truncated and send the
+    user looking for a killed writer.
     """
     if not path.is_file():
         raise _bad(path, "missing")
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as e:
-        raise _bad(path, f"unreadable ({type(e).__name__})")
+        text = _text(path.read_bytes())
+    except OSError as e:
+        raise _bad(path, f"unreadable ({e.strerror or type(e).__name__})")
+    except ValueError as e:
+        raise _bad(path, f"unreadable ({e})")
     if not text.strip():
         raise _bad(path, "empty file")
     if not text.endswith("\n"):
         raise _bad(path, "truncated (partial last line)")
-    rows = list(csv.reader(io.StringIO(text)))
+    try:
+        rows = list(csv.reader(io.StringIO(text)))
+    except csv.Error as e:
+        raise _bad(path, f"unreadable (not CSV: {e})")
     header, body = rows[0], [r for r in rows[1:] if r]
     missing = [c for c in REQUIRED if c not in header]
     if missing:
@@ -118,17 +151,49 @@ def read_metrics(path: Path) -> pd.DataFrame:
     return pd.DataFrame(columns)
 
 
-def _read_run(run_dir: Path) -> pd.DataFrame:
-    info = RunInfo.load(run_dir)
+def _identity(path: Path, what: str, algo, map_name, env, seed) -> Dict[str, object]:
+    """The columns that place a run in the table, checked: a wrong type here would merge or split rows."""
+    if isinstance(seed, bool) or not isinstance(seed, (int, str)) or not re.fullmatch(r"\s*-?\d+\s*", str(seed)):
+        raise _bad(path, f"{what} (seed {seed!r} is not an integer)")
+    ident = {"algo": algo, "map": map_name, "env": env}
+    if not all(isinstance(v, str) and v for v in ident.values()):
+        raise _bad(path, f"{what} (algo, map or env missing or not a name)")
+    return {**ident, "seed": int(seed)}
+
+
+def _identity_from_config(run_dir: Path, files: List[str]) -> Dict[str, object]:
+    """Who a run is, from its config.yaml: read as plain YAML, not rebuilt with config_from_dict,
+    because tabling must not need the run's algorithm plugin installed or today's config schema."""
+    path = run_dir / CONFIG_YAML
+    if CONFIG_YAML not in files:
+        held = ", ".join(files[:5]) + (", ..." if len(files) > 5 else "")
+        raise MafacError(f"no {CONFIG_YAML} to identify the run from (the dir holds {held})")
+    data = load_yaml(path)
+    env = data.get("env") if isinstance(data, dict) else None
+    if not isinstance(env, dict):
+        raise _bad(path, "not a resolved mafac config (no env section)")
+    return _identity(path, "not a resolved mafac config", data.get("algo"), env.get("map"), env.get("backend"),
+                     data.get("seed"))
+
+
+def _read_run(run_dir: Path) -> Tuple[pd.DataFrame, Optional[str]]:
+    """One run's rows and, when it had to be identified from config.yaml, the warning saying so."""
+    files = sorted(p.name for p in run_dir.iterdir())
+    if not files:
+        raise _bad(run_dir, "no files: never started")
+    warning = None
     try:
-        seed = int(info.seed)
-        ident = {"algo": str(info.algo), "map": str(info.map), "env": str(info.env)}
-    except (TypeError, ValueError):
-        raise _bad(run_dir / RUN_JSON, f"corrupt run file (seed {info.seed!r} is not an integer)")
-    if not all(ident.values()):
-        raise _bad(run_dir / RUN_JSON, "corrupt run file (empty algo, map or env)")
+        info = RunInfo.load(run_dir)
+        ident = _identity(run_dir / RUN_JSON, "corrupt run file", info.algo, info.map, info.env, info.seed)
+        status = str(info.status)
+    except MafacError as e:
+        try:
+            ident, status = _identity_from_config(run_dir, files), STATUS_UNKNOWN
+        except MafacError as c:
+            raise MafacError(f"{e}, and {c}")
+        warning = f"{e}; tabled from {CONFIG_YAML} and {METRICS_CSV}, status {STATUS_UNKNOWN}"
     df = read_metrics(run_dir / METRICS_CSV)
-    return df.assign(**ident, seed=seed, status=str(info.status), run_dir=str(run_dir))
+    return df.assign(**ident, status=status, run_dir=str(run_dir)), warning
 
 
 def source_names(roots: List[Path]) -> List[str]:
@@ -165,14 +230,16 @@ def load_results(paths: Sequence[str | Path], warn: bool = True) -> Results:
     for root, source in zip(roots, source_names(roots)):
         for run_dir in find_run_dirs(root):
             try:
-                frames.append(_read_run(run_dir).assign(source=source))
-            except MafacError as e:
-                skipped.append(Skipped(str(run_dir), str(e)))
-                if warn:
-                    print(f"warning: {e}", file=sys.stderr)
+                frame, warning = _read_run(run_dir)
+                frames.append(frame.assign(source=source))
+            except (MafacError, OSError) as e:
+                warning = str(e) if isinstance(e, MafacError) else f"{e.filename or run_dir}: unreadable ({e.strerror})"
+                skipped.append(Skipped(str(run_dir), warning))
+            if warn and warning:
+                print(f"warning: {warning}", file=sys.stderr)
     if not frames:
         where = ", ".join(str(r) for r in roots)
-        detail = f" ({len(skipped)} run(s) skipped as unreadable)" if skipped else " (no run.json found)"
+        detail = f" ({len(skipped)} run(s) skipped, the first: {skipped[0].message})" if skipped else " (no run dirs found)"
         raise MafacError(f"no loadable runs under {where}{detail}")
     data = pd.concat(frames, ignore_index=True)
     data = _drop_duplicates(data, skipped, warn)

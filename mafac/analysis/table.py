@@ -112,7 +112,7 @@ def _notes(res: Results, frame: pd.DataFrame, metric: str, at: Optional[int]) ->
             notes.append(f"Not in '{ALL_MAPS}' (no runs on every map): {', '.join(left_out)}.")
     unfinished = res.unfinished()
     if unfinished:
-        notes.append(f"{len(unfinished)} run(s) not finished, tabled up to their last evaluation: {', '.join(unfinished)}.")
+        notes.append(f"{len(unfinished)} run(s) not marked done, tabled up to their last evaluation: {', '.join(unfinished)}.")
     if res.skipped:
         notes.append(f"Skipped {len(res.skipped)} run(s):")
         notes += [f"- {s.message}" for s in res.skipped]
