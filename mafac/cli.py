@@ -36,12 +36,14 @@ def cli() -> None:
 def train(algo, map_name, seed, steps, out, overrides, config_file, preset, env_backend, quiet) -> None:
     """Train one algorithm on one map."""
     from mafac.config import build_config
+    from mafac.memory import check_run
     from mafac.rundir import run_name
     from mafac.train import train_run
 
     extra = list(overrides) + ([f"run.t_max={steps}"] if steps is not None else [])
     cfg = build_config(algo=algo, map_name=map_name, seed=seed, preset=preset, config_file=config_file,
                        overrides=extra, env_backend=env_backend)
+    check_run(cfg)
     run_dir = Path(out) if out else Path("results") / "runs" / (
         run_name(cfg.algo, cfg.env.map, cfg.seed) + time.strftime("__%Y%m%d-%H%M%S"))
     click.echo(f"mafac train: {cfg.algo} on {cfg.env.backend}:{cfg.env.map}, seed {cfg.seed}, "

@@ -68,6 +68,8 @@ def test_tiny_bench_end_to_end_then_resume_is_a_no_op(tmp_path, tiny_overrides):
     before = {p: p.stat().st_mtime_ns for p in root.glob("runs/*/metrics.csv")}
     again = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert again.returncode == 0 and "4 already done" in again.stderr
+    sessions = json.loads((root / "summary.json").read_text())["sessions"]  # the bench's own cost, per invocation
+    assert len(sessions) == 2 and all(s["wall_s"] > 0 for s in sessions) and sessions[0]["wall_s"] > sessions[1]["wall_s"]
     assert before == {p: p.stat().st_mtime_ns for p in root.glob("runs/*/metrics.csv")}
 
 

@@ -198,7 +198,7 @@ def test_snapshot_restore_continues_identically(smax_env, random_actions):
 
 def test_unknown_map_names_it_and_lists_valid_maps():
     with pytest.raises(MafacError) as exc:
-        SMAXEnv("4m", 2, 0)
+        make_env("smax", "4m", 2, 0)
     msg = str(exc.value)
     assert "'4m'" in msg and "\n" not in msg
     for m in SMAX_MAPS:

@@ -20,6 +20,7 @@ from mafac.analysis.stats import (REPS, aggregate_estimates, aggregate_scores, f
                                   task_estimates)
 from mafac.atomic import write_text
 from mafac.errors import unknown
+from mafac.rundir import SUMMARY_JSON
 
 FORMATS = {"md": "md", "csv": "csv", "latex": "tex"}  # format -> file extension
 WIN_RATE = "test_win_rate"
@@ -126,11 +127,29 @@ def _latex_escape(s: str) -> str:
     return s
 
 
-def render(res: Results, frame: pd.DataFrame, fmt: str, metric: str, at: Optional[int] = None) -> str:
+def bench_costs(paths: Sequence[str | Path]) -> List[str]:
+    """One note per bench directory with a summary.json: its own wall time, over every session."""
+    import json
+
+    notes = []
+    for p in paths:
+        try:
+            sessions = json.loads((Path(p) / SUMMARY_JSON).read_text()).get("sessions") or []
+            total = sum(float(s["wall_s"]) for s in sessions)
+        except (OSError, ValueError, AttributeError, KeyError, TypeError):
+            continue
+        if sessions:
+            notes.append(f"Bench {p}: {total / 60:.1f} min of wall time over {len(sessions)} session(s), "
+                         f"{sessions[0]['started']} to {sessions[-1]['ended']}.")
+    return notes
+
+
+def render(res: Results, frame: pd.DataFrame, fmt: str, metric: str, at: Optional[int] = None,
+           extra_notes: Sequence[str] = ()) -> str:
     """The table as text in `fmt`, with its notes (and skipped runs) underneath."""
     if fmt not in FORMATS:
         raise unknown("table format", fmt, FORMATS)
-    notes = _notes(res, frame, metric, at)
+    notes = _notes(res, frame, metric, at) + list(extra_notes)
     if fmt == "csv":
         return frame.to_csv(index=False) + "".join(f"# {n}\n" for n in notes)
     if fmt == "md":
@@ -159,7 +178,7 @@ def write_table(paths: Sequence[str | Path], out: Optional[str | Path] = None, f
         raise unknown("table format", fmt, FORMATS)
     res = load_results(paths)
     res.require(metric)
-    text = render(res, table_frame(res, metric, at, reps), fmt, metric, at)
+    text = render(res, table_frame(res, metric, at, reps), fmt, metric, at, bench_costs(paths))
     first = Path(paths[0])
     target = Path(out) if out else (first if first.is_dir() else first.parent) / f"table.{FORMATS[fmt]}"
     write_text(target, text)

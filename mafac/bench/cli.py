@@ -22,13 +22,16 @@ from mafac.cli_options import config_options
 @click.option("--name", default=None, help="Results name (default: algos_maps_date).")
 @click.option("--out-root", default="results", show_default=True, type=click.Path(file_okay=False))
 @click.option("--force", is_flag=True, help="Replace a different bench stored under the same name.")
+@click.option("--memory", default=None, metavar="SIZE",
+              help="Memory budget for the runs at once, e.g. 20G: each run's replay.capacity is lowered to fit it.")
 @config_options
-def bench(algos, maps, seeds, steps, workers, executor, address, name, out_root, force, overrides, config_file,
-          preset, env_backend) -> None:
+def bench(algos, maps, seeds, steps, workers, executor, address, name, out_root, force, memory, overrides,
+          config_file, preset, env_backend) -> None:
     """Run every algorithm on every map for several seeds; tables and plots at the end."""
     from mafac.errors import MafacError
     from mafac.bench.run import run_bench
     from mafac.bench.spec import default_name, parse_list, parse_seeds
+    from mafac.memory import parse_size
 
     algo_list, map_list = parse_list(algos, "algos"), parse_list(maps, "maps")
     seed_list = parse_seeds(seeds)
@@ -37,6 +40,6 @@ def bench(algos, maps, seeds, steps, workers, executor, address, name, out_root,
     code = run_bench(algo_list, map_list, seed_list, steps, (os.cpu_count() or 1) if workers is None else workers,
                      executor, address,
                      name or default_name(algo_list, map_list), Path(out_root), overrides, config_file, preset,
-                     env_backend, force)
+                     env_backend, force, None if memory is None else parse_size(memory))
     if code:
         sys.exit(code)

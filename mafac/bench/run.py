@@ -43,9 +43,15 @@ def _check_run_dir(job: Job) -> Optional[RunInfo]:
     return None
 
 
-def _configs(jobs: Sequence[Job]) -> Dict[str, Dict[str, object]]:
-    """Resolve every run's config up front: a bad key fails the bench before anything starts."""
-    return {j.name: j.config().to_dict() for j in jobs}
+def _configs(jobs: Sequence[Job], workers: int, local: bool, memory: Optional[int]):
+    """Resolve every run's config up front: a bad key fails the bench before anything starts, and so
+    does a grid whose concurrent runs would not fit in memory (checked where they run: locally).
+    Returns the configs as recorded in the manifest and a memory line for the header."""
+    from mafac.memory import plan_bench
+
+    cfgs = {j.name: j.config() for j in jobs}
+    line = plan_bench(cfgs, workers, memory) if local or memory is not None else None
+    return {n: c.to_dict() for n, c in cfgs.items()}, line
 
 
 def _n(items: Sequence[object], noun: str) -> str:
@@ -55,22 +61,25 @@ def _n(items: Sequence[object], noun: str) -> str:
 def run_bench(algos: List[str], maps: List[str], seeds: List[int], steps: Optional[int], workers: int,
               executor: str, address: Optional[str], name: str, out_root: Path, overrides: Sequence[str] = (),
               config_file: Optional[str] = None, preset: Optional[str] = None, env_backend: Optional[str] = None,
-              force: bool = False) -> int:
+              force: bool = False, memory: Optional[int] = None) -> int:
+    """`mafac bench`. `memory`: a byte budget for the runs at once; each run's replay.capacity is
+    lowered to fit it (None: only refuse a grid that does not fit the memory available)."""
+    started = time.time()
     if workers <= 0:
         raise MafacError(f"bad --workers {workers!r}; it must be >= 1")
     executor_cls = get_executor(executor)
     root = Path(out_root) / name
     jobs = expand(algos, maps, seeds, steps, root, overrides, config_file, preset, env_backend)
-    configs = _configs(jobs)
+    configs, memory_line = _configs(jobs, workers, executor == "local", memory)
     with BenchLock(root):
         return _run_locked(jobs, configs, executor_cls, algos, maps, seeds, workers, executor, address, name, root,
-                           overrides, config_file, preset, env_backend, force)
+                           overrides, config_file, preset, env_backend, force, memory_line, started)
 
 
 def _run_locked(jobs: List[Job], configs: Dict[str, Dict[str, object]], executor_cls: type, algos: List[str],
                 maps: List[str], seeds: List[int], workers: int, executor: str, address: Optional[str], name: str,
                 root: Path, overrides: Sequence[str], config_file: Optional[str], preset: Optional[str],
-                env_backend: Optional[str], force: bool) -> int:
+                env_backend: Optional[str], force: bool, memory_line: Optional[str], started: float) -> int:
     grid = {"algos": list(algos), "maps": list(maps), "seeds": list(seeds),
             "steps": {m: jobs[[j.map for j in jobs].index(m)].steps for m in maps},
             "env": env_backend, "preset": preset, "overrides": list(overrides), "config_file": config_file}
@@ -96,6 +105,8 @@ def _run_locked(jobs: List[Job], configs: Dict[str, Dict[str, object]], executor
     click.echo("  budget " + ", ".join(f"{m}: {grid['steps'][m]:,} env steps/run" for m in maps)
                + f" | preset {configs[jobs[0].name]['preset']} | {workers} worker(s), executor {executor}", err=True)
     click.echo(f"  estimated wall time {est / 60:.0f} min (from measured per-map throughput; an estimate)", err=True)
+    if memory_line:
+        click.echo(memory_line, err=True)
 
     results: Dict[str, Dict[str, object]] = {}
     for j in jobs:
@@ -127,7 +138,7 @@ def _run_locked(jobs: List[Job], configs: Dict[str, Dict[str, object]], executor
             from_dir["error"] = (f"ended with status {from_dir['status']!r} at {from_dir.get('env_steps', 0):,} of "
                                  f"{j.steps:,} env steps and no error recorded; see {j.run_dir}")
         results[j.name] = from_dir
-    write_json(root / SUMMARY_JSON, {"name": name, "runs": results})
+    write_json(root / SUMMARY_JSON, {"name": name, "runs": results, "sessions": _sessions(root, started)})
     _aggregate(root)
     failed = [k for k, r in results.items() if r.get("status") != STATUS_DONE]
     done = len(jobs) - len(failed)
@@ -137,6 +148,21 @@ def _run_locked(jobs: List[Job], configs: Dict[str, Dict[str, object]], executor
             click.echo(f"  failed: {k}: {results[k].get('error')}", err=True)
         return 1
     return 0
+
+
+def _sessions(root: Path, started: float) -> List[Dict[str, object]]:
+    """Every invocation that worked on this bench (a resumed bench has several): start, end, wall
+    seconds, so a bench's cost is read from its results (`mafac table` prints the total)."""
+    import json
+
+    try:
+        earlier = json.loads((root / SUMMARY_JSON).read_text()).get("sessions", [])
+    except (OSError, ValueError, AttributeError):
+        earlier = []
+    end = time.time()
+    fmt = "%Y-%m-%d %H:%M:%S"
+    return list(earlier) + [{"started": time.strftime(fmt, time.localtime(started)),
+                             "ended": time.strftime(fmt, time.localtime(end)), "wall_s": round(end - started, 1)}]
 
 
 def _result_from_dir(job: Job) -> Dict[str, object]:

@@ -58,5 +58,17 @@ def make_env(backend: str, map_name: str, n_envs: int, seed: int, kwargs: Any = 
         raise
 
 
-__all__ = ["BatchedEnv", "EnvInfo", "Observation", "Transition", "ENVS", "check_map", "env_options", "get_env_class",
+def describe_env(backend: str, map_name: str, kwargs: Any = None):
+    """The EnvInfo of a map without running anything, for backends cheap to build (`cheap_to_build`:
+    SMAX compiles nothing until reset); None for the others (a real SC2 env starts a game)."""
+    if not getattr(get_env_class(backend), "cheap_to_build", False):
+        return None
+    env = make_env(backend, map_name, 1, 0, kwargs)
+    try:
+        return env.info
+    finally:
+        env.close()
+
+
+__all__ = ["BatchedEnv", "EnvInfo", "Observation", "Transition", "ENVS", "check_map", "describe_env", "env_options", "get_env_class",
            "make_env"]

@@ -95,6 +95,7 @@ class MatrixEnv(BatchedEnv):
 
     name = "matrix"
     Config = MatrixConfig
+    cheap_to_build = True
 
     def __init__(self, map_name: str, n_envs: int, seed: int, penalty_k: float = MatrixConfig.penalty_k,
                  payoff=MatrixConfig.payoff, reward_scale: float = MatrixConfig.reward_scale) -> None:

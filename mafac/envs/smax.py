@@ -35,10 +35,13 @@ is the same in every state of a map, so it carries nothing but an unnormalised c
 from __future__ import annotations
 
 import contextlib
+import importlib
+import importlib.util
 import io
 import math
 import os
 import sys
+import types
 from dataclasses import dataclass
 from typing import Any, List, Sequence
 
@@ -130,9 +133,43 @@ def _silenced_stdout():
         os.close(devnull)
 
 
-def _import_smax():
-    import_jax()
+def _real_jaxmarl():
+    """jaxmarl as its own __init__ builds it (every environment: seconds), for whoever needs more
+    than SMAX in this process; the SMAX modules already loaded are reused, not reloaded."""
+    for name in ("jaxmarl", "jaxmarl.environments"):
+        if getattr(sys.modules.get(name), "_mafac_stub", False):
+            del sys.modules[name]
     with _silenced_stdout():
+        return importlib.import_module("jaxmarl")
+
+
+def _stub_package(name: str, path: str) -> types.ModuleType:
+    mod = types.ModuleType(name)
+    mod.__path__ = [path]
+    mod._mafac_stub = True
+    mod.__getattr__ = lambda attr: getattr(_real_jaxmarl() if name == "jaxmarl" else _real_jaxmarl().environments, attr)
+    return mod
+
+
+def _import_smax():
+    """Import only jaxmarl's SMAX. `import jaxmarl` runs a package __init__ that imports and partly
+    compiles every JaxMARL environment (2.6 s of each run's start-up, most of it STORM); SMAX needs
+    two of its sibling modules. So the parent packages are stood in for by empty ones whose
+    attributes load the real package on first use (`jaxmarl.make` included), and the regular
+    import remains the fallback."""
+    import_jax()
+    if "jaxmarl" not in sys.modules:
+        spec = importlib.util.find_spec("jaxmarl")
+        if spec is not None and spec.origin:
+            root = os.path.dirname(spec.origin)
+            sys.modules["jaxmarl"] = pkg = _stub_package("jaxmarl", root)
+            sys.modules["jaxmarl.environments"] = _stub_package("jaxmarl.environments", os.path.join(root, "environments"))
+            pkg.make = lambda *a, **k: _real_jaxmarl().make(*a, **k)
+    try:
+        with _silenced_stdout():
+            from jaxmarl.environments.smax import HeuristicEnemySMAX, map_name_to_scenario
+    except ImportError:  # another jaxmarl layout: the regular, slower import
+        _real_jaxmarl()
         from jaxmarl.environments.smax import HeuristicEnemySMAX, map_name_to_scenario
     return HeuristicEnemySMAX, map_name_to_scenario
 
@@ -140,6 +177,7 @@ def _import_smax():
 class SMAXEnv(BatchedEnv):
     name = "smax"
     Config = SMAXConfig
+    cheap_to_build = True  # nothing is compiled until the first reset
 
     def __init__(self, map_name: str, n_envs: int, seed: int, **options: Any) -> None:
         super().__init__(map_name, n_envs, seed)
@@ -230,12 +268,26 @@ class SMAXEnv(BatchedEnv):
             return states, start
 
         def batch_step(key, env_states, actions):
+            """One jitted step of every env; everything the host needs comes back packed in one
+            float32 [n_envs, F] array (see `_unpack`): one device-to-host copy instead of ten."""
             key, sub = jax.random.split(key)
-            out = jax.vmap(step_one)(jax.random.split(sub, n_envs), env_states, actions)
-            return (key,) + out
+            states, final, nxt, reward, term, trunc, won = jax.vmap(step_one)(
+                jax.random.split(sub, n_envs), env_states, actions)
+            parts = [x.reshape(n_envs, -1).astype(jnp.float32) for x in (*final, *nxt)]
+            parts += [x.astype(jnp.float32)[:, None] for x in (reward, term, trunc, won)]
+            return key, states, jnp.concatenate(parts, axis=1)
 
         self._batch_reset = jax.jit(batch_reset)
         self._batch_step = jax.jit(batch_step, donate_argnums=(1,))
+        a, o = n_allies, int(env.obs_size)
+        s = self._layout.dim if normalize_state else int(env.state_size)
+        # (name, width, shape per env, dtype) in the packed step output's column order
+        fields = [("obs", a * o, (a, o), np.float32), ("state", s, (s,), np.float32),
+                  ("avail", a * n_actions, (a, n_actions), bool)]
+        fields = [(p + n, w, sh, dt) for p in ("final_", "next_") for n, w, sh, dt in fields]
+        fields += [(n, 1, (), dt) for n, dt in (("reward", np.float32), ("terminated", bool),
+                                                 ("truncated", bool), ("won", bool))]
+        self._fields = fields
         self._jax = jax
         self._key = jax.random.PRNGKey(seed)
         self._states: Any = None
@@ -280,14 +332,22 @@ class SMAXEnv(BatchedEnv):
     def step(self, actions: np.ndarray) -> Transition:
         if self._states is None:
             raise RuntimeError("reset() must be called before step()")
-        out = self._batch_step(self._key, self._states, np.asarray(actions, dtype=np.int32))
-        self._key, self._states, final, nxt, reward, term, trunc, won = out
-        final, nxt, reward, term, trunc, won = self._jax.device_get((final, nxt, reward, term, trunc, won))
+        self._key, self._states, packed = self._batch_step(self._key, self._states,
+                                                           np.asarray(actions, dtype=np.int32))
+        f = self._unpack(np.array(packed))  # one writable host copy; the float fields are views of it
         return Transition(
-            obs=final[0], state=final[1], avail_actions=final[2],
-            reward=reward, terminated=term, truncated=trunc, battle_won=won,
-            next=Observation(*nxt),
+            obs=f["final_obs"], state=f["final_state"], avail_actions=f["final_avail"],
+            reward=f["reward"], terminated=f["terminated"], truncated=f["truncated"], battle_won=f["won"],
+            next=Observation(f["next_obs"], f["next_state"], f["next_avail"]),
         )
+
+    def _unpack(self, packed: np.ndarray) -> dict:
+        out, col, n = {}, 0, packed.shape[0]
+        for name, width, shape, dtype in self._fields:
+            block = packed[:, col:col + width].reshape((n,) + shape)
+            out[name] = block if dtype is np.float32 else block > 0.5
+            col += width
+        return out
 
     def snapshot(self) -> dict:
         """The PRNG key and the env states' leaves as numpy arrays: plain data, no JAX or flax

@@ -1,0 +1,76 @@
+"""Peak-memory estimates before a run starts: exact for the replay, refused in one line when a run
+or a bench's concurrent runs would not fit, and fitted to a `--memory` budget when asked."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from mafac.config import build_config
+from mafac.envs import describe_env
+from mafac.errors import MafacError
+from mafac.memory import GiB, check_fits, estimate, fit_capacity, parse_size
+from mafac.replay import EpisodeBuffer
+
+MAFAC = [sys.executable, "-m", "mafac"]
+
+
+@pytest.mark.parametrize("map_name,dtype", [("3m", "float16"), ("27m_vs_30m", "float32"), ("2s3z", "float16")])
+def test_replay_estimate_equals_the_buffer_it_describes(map_name, dtype):
+    cfg = build_config(algo="qmix", map_name=map_name, overrides=[f"replay.obs_dtype={dtype}", "replay.capacity=37"])
+    info = describe_env("smax", map_name, cfg.env.kwargs)
+    assert estimate(info, cfg).replay == EpisodeBuffer(info, 37, dtype).nbytes()
+
+
+def test_the_large_maps_match_the_sizes_users_hit():
+    """27m_vs_30m's default 5000-episode float16 replay is about 20 GiB; 25m's about 16 GiB."""
+    for map_name, lo, hi in (("27m_vs_30m", 19.5, 21.5), ("25m", 15.5, 17.5)):
+        cfg = build_config(algo="qmix", map_name=map_name, preset="fast")
+        assert lo * GiB < estimate(describe_env("smax", map_name, cfg.env.kwargs), cfg).replay < hi * GiB
+
+
+def test_a_run_that_does_not_fit_is_one_line_with_the_fix():
+    cfg = build_config(algo="qmix", map_name="8m")
+    mem = estimate(describe_env("smax", "8m", cfg.env.kwargs), cfg)
+    budget = mem.total - 1
+    with pytest.raises(MafacError) as e:
+        check_fits("this run", mem, cfg.replay.capacity, budget=budget)
+    msg = str(e.value)
+    assert "\n" not in msg and f"replay.capacity={fit_capacity(mem, budget)}" in msg and "5000 episodes" in msg
+    assert fit_capacity(mem, budget) == cfg.replay.capacity - 1  # one byte short costs one episode
+    check_fits("this run", mem, cfg.replay.capacity, budget=mem.total)  # exactly enough is enough
+
+
+def test_train_refuses_an_oversized_replay_before_anything_runs(tmp_path):
+    proc = subprocess.run(MAFAC + ["train", "--map", "27m_vs_30m", "--set", "replay.capacity=200000", "--out",
+                                   tmp_path / "run"], capture_output=True, text=True, timeout=120)
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode == 1 and len(lines) == 1 and "Traceback" not in proc.stderr, proc.stderr
+    assert "needs about" in lines[0] and "200000 episodes" in lines[0] and "--set replay.capacity=" in lines[0]
+    assert not (tmp_path / "run").exists()
+
+
+def test_bench_fits_the_replay_to_a_memory_budget(tmp_path):
+    """Two concurrent 27m_vs_30m runs (4-step episodes) in a 2.2 GiB budget: each replay is cut to
+    fit 1.1 GiB per run, and the manifest records the capacity the runs will really use."""
+    proc = subprocess.run(MAFAC + ["bench", "--algos", "qmix", "--maps", "27m_vs_30m", "--seeds", "2", "--steps", "8",
+                                   "--workers", "2", "--memory", "2.2G", "--out-root", tmp_path, "--name", "m",
+                                   "--set", "env.n_envs=1", "--set", "env.test_n_envs=1", "--set", "env.kwargs.max_steps=4",
+                                   "--set", "learner.batch_size=1", "--set", "learner.start_episodes=1"],
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "memory: up to" in proc.stderr
+    cfg = build_config(algo="qmix", map_name="27m_vs_30m", overrides=["env.kwargs.max_steps=4", "learner.batch_size=1"])
+    per_run = estimate(describe_env("smax", "27m_vs_30m", cfg.env.kwargs), cfg)
+    manifest = json.loads((tmp_path / "m" / "manifest.json").read_text())
+    caps = {c["replay"]["capacity"] for c in manifest["configs"].values()}
+    assert caps == {fit_capacity(per_run, parse_size("2.2G") // 2)} and 0 < caps.pop() < 5000
+
+
+def test_sizes_parse_and_bad_ones_are_named():
+    assert parse_size("20G") == 20 * GiB and parse_size("1.5GiB") == int(1.5 * GiB) and parse_size("512m") == 512 * 2**20
+    with pytest.raises(MafacError, match="'lots'"):
+        parse_size("lots")
