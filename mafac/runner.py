@@ -14,7 +14,7 @@ from typing import Dict, Optional, Sequence
 import numpy as np
 import torch
 
-from mafac.agent import DRQN, build_inputs, select_actions
+from mafac.agent import DRQN, StepInputs, select_actions
 from mafac.config import AgentConfig
 from mafac.envs.base import BatchedEnv, Observation
 from mafac.replay import EpisodeBuffer, allocate
@@ -84,6 +84,7 @@ class Runner:
         self.generator = torch.Generator().manual_seed(seed)
         e, a = self.n_envs, self.info.n_agents
         self.rows = torch.arange(e)
+        self.inputs = StepInputs(e, self.info, agent_cfg)
         self.staging = allocate(buffer.fields, e) if buffer is not None else None
         self.t = torch.zeros(e, dtype=torch.int64)
         self.hidden = torch.zeros(e * a, agent.hidden_dim)
@@ -113,10 +114,9 @@ class Runner:
     def act(self, epsilon: float) -> torch.Tensor:
         cur = self.current
         e, a = self.n_envs, self.info.n_agents
-        obs = _tensor(cur.obs)
         avail = _tensor(cur.avail_actions)
-        inputs = build_inputs(obs, self.last_actions, self.info, self.agent_cfg)
-        q, self.hidden = self.agent.step(inputs.reshape(e * a, -1), self.hidden)
+        inputs = self.inputs(_tensor(cur.obs), self.last_actions)
+        q, self.hidden = self.agent.step(inputs.view(e * a, -1), self.hidden)
         return select_actions(q.view(e, a, -1), avail, epsilon, self.generator)
 
     def step(self, epsilon: float) -> Finished:

@@ -278,3 +278,19 @@ def test_a_mixer_that_breaks_its_out_dim_is_named():
     learner.mixer = PerAgent(INFO, learner.mixer.config, 16)
     with pytest.raises(MafacError, match="PerAgent returned 3 values per step but its out_dim\\(\\) says 1"):
         learner.loss(make_batch())
+
+
+@pytest.mark.parametrize("last_action,agent_id", [(True, True), (False, True), (True, False), (False, False)])
+def test_acting_inputs_equal_the_learners(last_action, agent_id):
+    """The runner's preallocated step inputs must be exactly what the learner rebuilds from replay,
+    or the agents would act on one input and be trained on another."""
+    from mafac.agent import StepInputs, build_inputs
+    from mafac.config import AgentConfig
+
+    cfg = AgentConfig(obs_last_action=last_action, obs_agent_id=agent_id)
+    step = StepInputs(4, INFO, cfg)
+    gen = torch.Generator().manual_seed(0)
+    for _ in range(3):  # the buffer is reused: stale one-hots must not survive
+        obs = torch.randn(4, INFO.n_agents, INFO.obs_dim, generator=gen)
+        last = torch.randint(-1, INFO.n_actions, (4, INFO.n_agents), generator=gen)
+        assert torch.equal(step(obs, last), build_inputs(obs, last, INFO, cfg))
