@@ -5,7 +5,7 @@ pages as episodes arrive (zero-filling 1.8 GiB for 8m took 7.7 s of every run's 
 safe because `insert` writes whole padded rows and only inserted slots are ever sampled.
 Observations and states are stored as float16 by default: SMAX features lie in [-1, 1] (held there
 by tests/test_smax_features.py, which also checks the round trip on real episodes), where float16's
-relative error is 2^-11 (benchmarks/throughput.py prints the measured worst case).
+relative error is 2^-11 (the feature test measures the worst case on real episodes).
 Layout per episode slot, with T = episode_limit:
   obs [T+1, A, obs_dim], state [T+1, S], avail [T+1, A, n_actions]: slot t = before step t; slot
       `length` holds the final observation, needed to bootstrap a truncated episode;
