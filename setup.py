@@ -17,7 +17,7 @@ for group, items in builtins.items():
 setup(
     name="mafac",
     version=version,
-    description="Cooperative multi-agent value factorisation (IQL, VDN, QMIX, QTRAN) on SMAX and SMAC",
+    description="Cooperative multi-agent value factorisation (IQL, VDN, QMIX, QTRAN, QPLEX, WQMIX, Qatten) on SMAX and SMAC",
     long_description=(HERE / "README.md").read_text(encoding="utf-8") if (HERE / "README.md").exists() else "",
     long_description_content_type="text/markdown",
     packages=find_packages(include=["mafac", "mafac.*"]),

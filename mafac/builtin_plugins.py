@@ -11,6 +11,11 @@ ENTRY_POINTS = {
         "vdn": "mafac.mixers.vdn:VDNMixer",
         "qmix": "mafac.mixers.qmix:QMixer",
         "qtran": "mafac.mixers.qtran:QTranMixer",
+        "qtran_alt": "mafac.mixers.qtran_alt:QTranAltMixer",
+        "qplex": "mafac.mixers.qplex:QPLEXMixer",
+        "ow_qmix": "mafac.mixers.wqmix:OWQMixer",
+        "cw_qmix": "mafac.mixers.wqmix:CWQMixer",
+        "qatten": "mafac.mixers.qatten:QattenMixer",
     },
     "mafac.envs": {
         "smax": "mafac.envs.smax:SMAXEnv",

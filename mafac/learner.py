@@ -4,13 +4,17 @@ Per update: unroll the online and target DRQNs over the sampled episodes, pick t
 next actions among *available* ones, mix both sides with the (target) mixer, form masked TD
 targets that bootstrap at truncation but not at termination, add the mixer's extra losses, clip
 the gradient norm, step the optimiser, and hard-update the targets every N episodes.
+
+A mixer can reshape this without a learner of its own (see mafac/mixers/base.py): a second agent
+network unrolled here beside the first (WQMIX's Q* agents), the value targets bootstrap from, and
+per-step weights on the squared TD error. With none of them (VDN, QMIX) the work is what it was.
 """
 
 from __future__ import annotations
 
 import copy
 import math
-from typing import Dict
+from typing import Dict, Optional
 
 import torch
 
@@ -79,9 +83,16 @@ class Learner:
         self.mixer = mixer
         self.target_agent = copy.deepcopy(agent)
         self.target_mixer = copy.deepcopy(mixer)
+        second = mixer.second_agent_dim()
+        self.second_agent = None if second is None else DRQN(agent.fc_in.in_features, second, info.n_actions)
+        self.target_second_agent = copy.deepcopy(self.second_agent)
         for p in list(self.target_agent.parameters()) + list(self.target_mixer.parameters()):
             p.requires_grad_(False)
         self.params = list(agent.parameters()) + list(mixer.parameters())
+        if self.second_agent is not None:
+            for p in self.target_second_agent.parameters():
+                p.requires_grad_(False)
+            self.params += list(self.second_agent.parameters())
         if self.lc.optimizer == "adam":
             self.optimizer = torch.optim.Adam(self.params, lr=self.lc.lr)
         else:
@@ -89,49 +100,71 @@ class Learner:
         self.updates = 0
         self.last_target_update_episode = 0
 
-    def _unroll(self, net: DRQN, batch: EpisodeBatch):
+    def _inputs(self, batch: EpisodeBatch) -> torch.Tensor:
+        """The agents' inputs [B*A, T+1, in], built once per batch for every network that reads them."""
         b, tp1, a, _ = batch.obs.shape
         last = torch.full((b, tp1, a), -1, dtype=torch.int64)
         last[:, 1:] = batch.actions
         inputs = build_inputs(batch.obs, last, self.info, self.cfg.agent)  # [B, T+1, A, in]
-        flat = inputs.permute(0, 2, 1, 3).reshape(b * a, tp1, -1)
-        q, h = net.unroll(flat)
+        return inputs.permute(0, 2, 1, 3).reshape(b * a, tp1, -1)
+
+    def _unroll(self, net: DRQN, batch: EpisodeBatch, flat: Optional[torch.Tensor] = None):
+        b, tp1, a, _ = batch.obs.shape
+        q, h = net.unroll(self._inputs(batch) if flat is None else flat)
         q = q.view(b, a, tp1, -1).permute(0, 2, 1, 3)
         h = h.view(b, a, tp1, -1).permute(0, 2, 1, 3)
         return q, h  # [B, T+1, A, n_actions], [B, T+1, A, H]
 
-    def targets(self, batch: EpisodeBatch, online_q: torch.Tensor) -> torch.Tensor:
+    def targets(self, batch: EpisodeBatch, online_q: torch.Tensor, flat: Optional[torch.Tensor] = None) -> torch.Tensor:
         """Detached TD targets [B, T, K]."""
+        return self._target_side(batch, online_q, flat)[0]
+
+    def _target_side(self, batch: EpisodeBatch, online_q: torch.Tensor, flat: Optional[torch.Tensor] = None):
+        """(TD targets [B, T, K], the target value of each step's own greedy joint action [B, T, K]).
+
+        The target mixer values the greedy joint action at every stored step, 0..T: steps 1..T are
+        what the targets bootstrap from, steps 0..T-1 what WQMIX's weights compare them with. The
+        one extra step per episode costs a few per cent of the target mixing, not of an update."""
         with torch.no_grad():
-            tq, th = self._unroll(self.target_agent, batch)
-            avail_next = batch.avail[:, 1:]
-            chooser = online_q[:, 1:] if self.lc.double_q else tq[:, 1:]
-            greedy = mask_unavailable(chooser, avail_next).argmax(dim=-1)  # [B, T, A]
-            tq_greedy = tq[:, 1:].gather(-1, greedy.unsqueeze(-1)).squeeze(-1)
-            nxt = MixInput(tq_greedy, greedy, batch.state[:, 1:], th[:, 1:], tq[:, 1:], avail_next)
-            next_values = self.target_mixer(nxt)
+            flat = self._inputs(batch) if flat is None else flat
+            tq, th = self._unroll(self.target_agent, batch, flat)
+            chooser = online_q if self.lc.double_q else tq
+            greedy = mask_unavailable(chooser, batch.avail).argmax(dim=-1)  # [B, T+1, A]
+            tq_greedy = tq.gather(-1, greedy.unsqueeze(-1)).squeeze(-1)
+            second = None if self.target_second_agent is None else self._unroll(self.target_second_agent, batch, flat)[0]
+            values = self.target_mixer.target_value(MixInput(tq_greedy, greedy, batch.state, th, tq, batch.avail, second))
+            next_values = values[:, 1:]
             if self.lc.n_step == 1:  # config.validate allows n_step > 1 only with td_lambda == 0
-                return lambda_returns(batch.reward, batch.terminated, batch.mask, next_values,
-                                      self.lc.gamma, self.lc.td_lambda)
-            return nstep_returns(batch.reward, batch.terminated, batch.mask, next_values, self.lc.gamma, self.lc.n_step)
+                targets = lambda_returns(batch.reward, batch.terminated, batch.mask, next_values,
+                                         self.lc.gamma, self.lc.td_lambda)
+            else:
+                targets = nstep_returns(batch.reward, batch.terminated, batch.mask, next_values, self.lc.gamma,
+                                        self.lc.n_step)
+            return targets, values[:, :-1]
 
     def loss(self, batch: EpisodeBatch):
-        q, h = self._unroll(self.agent, batch)
+        flat = self._inputs(batch)
+        q, h = self._unroll(self.agent, batch, flat)
+        second = None if self.second_agent is None else self._unroll(self.second_agent, batch, flat)[0][:, :-1]
         chosen_qs = q[:, :-1].gather(-1, batch.actions.unsqueeze(-1)).squeeze(-1)  # [B, T, A]
-        chosen = MixInput(chosen_qs, batch.actions, batch.state[:, :-1], h[:, :-1], q[:, :-1], batch.avail[:, :-1])
+        chosen = MixInput(chosen_qs, batch.actions, batch.state[:, :-1], h[:, :-1], q[:, :-1], batch.avail[:, :-1],
+                          second)
         q_tot = self.mixer(chosen)
         if q_tot.shape[-1] != self.mixer.out_dim():
             raise MafacError(f"mixer {type(self.mixer).__name__} returned {q_tot.shape[-1]} values per step "
                              f"but its out_dim() says {self.mixer.out_dim()}")
-        targets = self.targets(batch, q.detach())
-        td = q_tot - targets
-        td_loss = masked_mean(td ** 2, batch.mask)
+        targets, greedy_target = self._target_side(batch, q.detach(), flat)
         ctx = LossContext(all_qs=q[:, :-1], avail=batch.avail[:, :-1], chosen=chosen, q_tot=q_tot,
-                          mask=batch.mask, targets=targets)
+                          mask=batch.mask, targets=targets, greedy_target=greedy_target)
+        td = q_tot - targets
+        weights = self.mixer.td_weights(ctx)
+        td_loss = masked_mean(td ** 2 if weights is None else weights.detach() * td ** 2, batch.mask)
         extras = self.mixer.extra_losses(ctx)
         total = td_loss + sum(extras.values()) if extras else td_loss
         stats = {"td_loss": td_loss.detach(), "q_taken": masked_mean(q_tot.detach(), batch.mask),
                  "target": masked_mean(targets, batch.mask)}
+        if weights is not None:
+            stats["td_weight"] = masked_mean(weights.detach(), batch.mask)
         stats.update({k: v.detach() for k, v in extras.items()})
         return total, stats
 
@@ -156,14 +189,20 @@ class Learner:
     def update_targets(self) -> None:
         self.target_agent.load_state_dict(self.agent.state_dict())
         self.target_mixer.load_state_dict(self.mixer.state_dict())
+        if self.second_agent is not None:
+            self.target_second_agent.load_state_dict(self.second_agent.state_dict())
 
     def state_dict(self) -> Dict[str, object]:
-        return {
+        state = {
             "agent": self.agent.state_dict(), "mixer": self.mixer.state_dict(),
             "target_agent": self.target_agent.state_dict(), "target_mixer": self.target_mixer.state_dict(),
             "optimizer": self.optimizer.state_dict(), "updates": self.updates,
             "last_target_update_episode": self.last_target_update_episode,
         }
+        if self.second_agent is not None:  # absent otherwise, so other algorithms' checkpoints are unchanged
+            state["second_agent"] = self.second_agent.state_dict()
+            state["target_second_agent"] = self.target_second_agent.state_dict()
+        return state
 
     def load_state_dict(self, state: Dict[str, object]) -> None:
         self.agent.load_state_dict(state["agent"])
@@ -173,3 +212,6 @@ class Learner:
         self.optimizer.load_state_dict(state["optimizer"])
         self.updates = int(state["updates"])
         self.last_target_update_episode = int(state["last_target_update_episode"])
+        if self.second_agent is not None:
+            self.second_agent.load_state_dict(state["second_agent"])
+            self.target_second_agent.load_state_dict(state["target_second_agent"])

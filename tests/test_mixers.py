@@ -33,7 +33,7 @@ def _make(name, **cfg):
 
 def test_registry_lists_builtin_algorithms():
     names = MIXERS.names()
-    for name in ("iql", "vdn", "qmix"):
+    for name in ("iql", "vdn", "qmix", "qtran", "qtran_alt", "qplex", "ow_qmix", "cw_qmix", "qatten"):
         assert name in names
         assert MIXERS.source(name) == "built-in"
 

@@ -1,4 +1,4 @@
-"""Plugins through real distributions: the installed example (examples/mafac-qplex) and packages this
+"""Plugins through real distributions: the installed example (examples/mafac-wvdn) and packages this
 test writes as `*.dist-info` directories on a temporary path, found by importlib.metadata exactly as
 pip-installed ones are. mafac always runs as a subprocess with that path on PYTHONPATH; no mocks.
 
@@ -25,8 +25,8 @@ from plugin_dist import write_distribution
 ROOT = Path(__file__).resolve().parent.parent
 MAFAC = Path(sys.executable).with_name("mafac")
 CMD = [str(MAFAC)] if MAFAC.exists() else [sys.executable, "-m", "mafac"]
-QPLEX_DIST = "mafac-qplex"
-INSTALL_QPLEX = f"{sys.executable} -m pip install -e {ROOT / 'examples' / 'mafac-qplex'}"
+EXAMPLE_DIST = "mafac-wvdn"
+INSTALL_EXAMPLE = f"{sys.executable} -m pip install -e {ROOT / 'examples' / 'mafac-wvdn'}"
 
 # name -> (distribution, version, {group: {entry name: target}}, {module file: source})
 PLUGINS = {
@@ -105,11 +105,11 @@ def one_error_line(proc) -> str:
     return lines[0]
 
 
-def require_qplex() -> str:
+def require_example() -> str:
     try:
-        version = metadata.version(QPLEX_DIST)
+        version = metadata.version(EXAMPLE_DIST)
     except metadata.PackageNotFoundError:
-        pytest.fail(f"the example plugin is not installed; run: {INSTALL_QPLEX}", pytrace=False)
+        pytest.fail(f"the example plugin is not installed; run: {INSTALL_EXAMPLE}", pytrace=False)
     return version
 
 
@@ -121,7 +121,7 @@ def read_metrics(run_dir: Path):
 
 # -- mafac list ------------------------------------------------------------------------------------
 def test_list_shows_origins_and_each_failure_in_one_line(plugin_site):
-    qplex_version = require_qplex()
+    example_version = require_example()
     proc = mafac("list", site=plugin_site)
     assert proc.returncode == 0, proc.stderr
     out = proc.stdout
@@ -132,9 +132,9 @@ def test_list_shows_origins_and_each_failure_in_one_line(plugin_site):
         assert len(found) == 1, (name, out)
         return found[0]
 
-    for builtin in ("iql", "vdn", "qmix", "qtran", "smax", "matrix"):
+    for builtin in ("iql", "vdn", "qmix", "qtran", "qtran_alt", "qplex", "ow_qmix", "cw_qmix", "qatten", "smax", "matrix"):
         assert line_of(builtin).endswith("[built-in]"), line_of(builtin)
-    assert line_of("qplex").endswith(f"[{QPLEX_DIST} {qplex_version}]")
+    assert line_of("wvdn").endswith(f"[{EXAMPLE_DIST} {example_version}]")
     assert line_of("toy").endswith("[mafac-toy-env 1.0]")
     toy_maps = lines[lines.index(line_of("toy")) + 1]
     assert toy_maps.strip() == "maps: climbing, penalty"
@@ -147,7 +147,7 @@ def test_list_shows_origins_and_each_failure_in_one_line(plugin_site):
         assert f"'{name}'" in found[0], found[0]
         for needle in needles:
             assert needle in found[0], (needle, found[0])
-    for working in ("qplex", "toy"):
+    for working in ("wvdn", "toy"):
         assert not any(f"'{working}'" in l for l in lines), out
 
 
@@ -209,24 +209,24 @@ def test_builtins_and_a_plugin_env_train_beside_broken_plugins(plugin_site, tmp_
 
 
 # -- the example plugin: the whole product ------------------------------------------------------------
-def test_qplex_trains_on_smax(tmp_path, tiny_overrides):
-    require_qplex()
-    run = tmp_path / "qplex"
+def test_example_trains_on_smax(tmp_path, tiny_overrides):
+    require_example()
+    run = tmp_path / "wvdn"
     sets = [a for o in tiny_overrides() for a in ("--set", o)]
-    proc = mafac("train", "--algo", "qplex", "--map", "3m", "--steps", "200", "--out", run, "--quiet", *sets)
+    proc = mafac("train", "--algo", "wvdn", "--map", "3m", "--steps", "200", "--out", run, "--quiet", *sets)
     assert proc.returncode == 0, proc.stderr
     rows = read_metrics(run)
     assert int(rows[-1]["env_steps"]) >= 200 and int(rows[-1]["updates"]) > 0
-    assert "algo: qplex" in (run / "config.yaml").read_text()
-    assert "num_kernel" in (run / "config.yaml").read_text()  # the plugin's own config, as mixer.*
+    assert "algo: wvdn" in (run / "config.yaml").read_text()
+    assert "hidden: 32" in (run / "config.yaml").read_text()  # the plugin's own config, as mixer.*
 
 
-def test_qplex_in_bench_and_table(tmp_path, tiny_overrides):
-    """`mafac bench --algos qmix,qplex` runs both and its table (or `mafac table`) has a row for each."""
-    require_qplex()
+def test_example_in_bench_and_table(tmp_path, tiny_overrides):
+    """`mafac bench --algos qmix,wvdn` runs both and its table (or `mafac table`) has a row for each."""
+    require_example()
     sets = [a for o in tiny_overrides() for a in ("--set", o)]
     env = {**os.environ, "PYTHONWARNINGS": "ignore"}
-    proc = subprocess.run(CMD + ["bench", "--algos", "qmix,qplex", "--maps", "3m", "--seeds", "1", "--steps", "200",
+    proc = subprocess.run(CMD + ["bench", "--algos", "qmix,wvdn", "--maps", "3m", "--seeds", "1", "--steps", "200",
                                  *sets], capture_output=True, text=True, timeout=600, cwd=tmp_path, env=env)
     assert proc.returncode == 0, proc.stderr
     text = proc.stdout
@@ -234,8 +234,8 @@ def test_qplex_in_bench_and_table(tmp_path, tiny_overrides):
                            cwd=tmp_path, env=env)
     assert table.returncode == 0, table.stderr
     text = table.stdout
-    rows = [l for l in text.splitlines() if "3m" in l or "qmix" in l or "qplex" in l]
-    assert any("qmix" in l for l in rows) and any("qplex" in l for l in rows), text
+    rows = [l for l in text.splitlines() if "3m" in l or "qmix" in l or "wvdn" in l]
+    assert any("qmix" in l for l in rows) and any("wvdn" in l for l in rows), text
 
 
 # -- the documented example plugin ------------------------------------------------------------------

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from mafac.agent import build_inputs
-from mafac.mixers.base import MixInput
+from mafac.mixers.base import MixInput, Mixer
 
 
 @dataclass
@@ -24,10 +24,16 @@ class QTables:
     q_sum: np.ndarray  # same shape: sum_i Q_i (what the agents' greedy actions maximise)
     agent_qs: np.ndarray  # [n_agents, n_actions]
     greedy: tuple  # the agents' decentralised greedy joint action
+    # same shape: the value TD targets bootstrap from (`Mixer.target_value`, here with the online
+    # networks), where it is not Q_tot: WQMIX's unrestricted Q*; None otherwise
+    q_target: Optional[np.ndarray] = None
 
     def as_dict(self) -> Dict[str, object]:
-        return {"q_tot": self.q_tot.tolist(), "q_sum": self.q_sum.tolist(), "agent_qs": self.agent_qs.tolist(),
-                "greedy": list(self.greedy)}
+        out = {"q_tot": self.q_tot.tolist(), "q_sum": self.q_sum.tolist(), "agent_qs": self.agent_qs.tolist(),
+               "greedy": list(self.greedy)}
+        if self.q_target is not None:
+            out["q_target"] = self.q_target.tolist()
+        return out
 
 
 @torch.no_grad()
@@ -52,6 +58,8 @@ def joint_q_tables(trainer, history: Sequence[Sequence[int]] = (), env_seed: int
         last[0, 1:] = torch.as_tensor(np.asarray(history), dtype=torch.int64)
     inputs = build_inputs(o, last, info, cfg.agent).permute(0, 2, 1, 3).reshape(info.n_agents, t, -1)
     q, h = trainer.agent.unroll(inputs)
+    second = trainer.learner.second_agent
+    second_now = None if second is None else second.unroll(inputs)[0][:, -1]  # [A, n_actions]
     q_now = q[:, -1]  # [A, n_actions]
     h_now = h[:, -1]  # [A, H]
     avail = torch.as_tensor(avails[-1])
@@ -61,9 +69,13 @@ def joint_q_tables(trainer, history: Sequence[Sequence[int]] = (), env_seed: int
     qs = q_now[torch.arange(a), joints]  # [n^a, A]
     m = joints.shape[0]
     inp = MixInput(qs.view(1, m, a), joints.view(1, m, a), state.expand(1, m, -1),
-                   h_now.expand(1, m, a, -1), q_now.expand(1, m, a, n), avail.expand(1, m, a, n))
-    q_tot = trainer.mixer(inp)[0]  # [m, K]
-    q_tot = q_tot.sum(-1) if q_tot.shape[-1] > 1 else q_tot[:, 0]  # IQL: sum of per-agent values
+                   h_now.expand(1, m, a, -1), q_now.expand(1, m, a, n), avail.expand(1, m, a, n),
+                   None if second_now is None else second_now.expand(1, m, a, n))
+    mixer = trainer.mixer
+    q_tot = mixer.joint_value(mixer(inp)[0])  # [m]; IQL: the sum of its per-agent values
+    q_target = None
+    if type(mixer).target_value is not Mixer.target_value:
+        q_target = mixer.joint_value(mixer.target_value(inp)[0]).view((n,) * a).numpy()
     greedy = tuple(int(x) for x in q_now.masked_fill(~avail, -1e9).argmax(-1))
     shape = (n,) * a
-    return QTables(q_tot.view(shape).numpy(), qs.sum(-1).view(shape).numpy(), q_now.numpy(), greedy)
+    return QTables(q_tot.view(shape).numpy(), qs.sum(-1).view(shape).numpy(), q_now.numpy(), greedy, q_target)

@@ -4,7 +4,13 @@ The shared learner computes everything common to value factorisation (agent Qs o
 episode batch, double-Q greedy actions, TD targets, masks) and asks the mixer only for what differs:
 `forward` maps the agents' Qs of some joint action to Q_tot, and `extra_losses` adds terms such as
 QTRAN's constraints. A mixer returns Q_tot of shape [B, T, K]: K = 1 for a joint value, K =
-n_agents for independent learners (each trained on the team reward).
+n_agents for independent learners (each trained on the team reward) or per-agent heads (QTRAN-alt).
+
+Three optional hooks let a method change *what* the shared TD loss does without a learner of its own
+(Weighted QMIX needs all three): `second_agent_dim` asks the learner to run a second agent network
+(with its own target copy) whose Qs arrive as `MixInput.second_qs`; `target_value` is what TD targets
+bootstrap from (default: `forward`, i.e. Q_tot itself); `td_weights` weights each step's squared TD
+error (default: 1).
 """
 
 from __future__ import annotations
@@ -33,6 +39,7 @@ class MixInput:
     hidden: torch.Tensor  # [B, T, A, H] the agents' GRU outputs (QTRAN's Q_jt reads them)
     all_qs: Optional[torch.Tensor] = None  # [B, T, A, n_actions] every action's Q_i (dueling mixers)
     avail: Optional[torch.Tensor] = None  # [B, T, A, n_actions] bool, which of those are available
+    second_qs: Optional[torch.Tensor] = None  # [B, T, A, n_actions] the second agent network's Qs, if any
 
 
 @dataclass
@@ -45,6 +52,9 @@ class LossContext:
     q_tot: torch.Tensor  # [B, T, K] this mixer's output for `chosen` (with gradients)
     mask: torch.Tensor  # [B, T] 1 where the step is a real transition
     targets: torch.Tensor  # [B, T, K] TD targets (detached)
+    # [B, T, K] the target networks' `target_value` at each step's own greedy joint action (the one
+    # the targets use at the next step: double-Q picks it with the online agents); detached
+    greedy_target: Optional[torch.Tensor] = None
 
 
 class Mixer(nn.Module):
@@ -78,6 +88,27 @@ agents' hidden states with gradients, as in PyMARL's QTRAN learner).
     def extra_losses(self, ctx: LossContext) -> Dict[str, torch.Tensor]:
         """Additional weighted loss terms, already multiplied by their weights."""
         return {}
+
+    def second_agent_dim(self) -> Optional[int]:
+        """GRU width of a second agent network the learner should unroll beside the agents (same
+        inputs, own target copy, trained through this mixer's losses), or None. Weighted QMIX's
+        unrestricted Q* has its own agents so that QMIX's restricted utilities do not limit it."""
+        return None
+
+    def target_value(self, inp: MixInput) -> torch.Tensor:
+        """[B, T, K] what a TD target bootstraps from, called on the target mixer at the greedy joint
+        action of the next state. Q_tot by default; WQMIX bootstraps both of its networks from Q*."""
+        return self(inp)
+
+    def td_weights(self, ctx: LossContext) -> Optional[torch.Tensor]:
+        """[B, T, K] weights of each step's squared TD error (treated as constants), or None for 1.
+        WQMIX down-weights the joint actions its Q_tot need not get right."""
+        return None
+
+    def joint_value(self, q_tot: torch.Tensor) -> torch.Tensor:
+        """[..., K] -> [...]: one number per joint action, for tables and analysis. K > 1 values add
+        up by default (IQL's per-agent Qs); a mixer whose K values each estimate Q_jt overrides it."""
+        return q_tot.sum(-1) if q_tot.shape[-1] > 1 else q_tot[..., 0]
 
 
 NEG = -1e9  # "unavailable" in place of -inf: a fully padded step stays finite, and is masked later

@@ -30,8 +30,14 @@ class QTranConfig:
     nopt_weight: float = 0.1  # w_nopt
 
 
-def _mlp(in_dim: int, hidden: int) -> nn.Sequential:
-    return nn.Sequential(nn.Linear(in_dim, hidden), nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU(), nn.Linear(hidden, 1))
+def _mlp(in_dim: int, hidden: int, out_dim: int = 1) -> nn.Sequential:
+    return nn.Sequential(nn.Linear(in_dim, hidden), nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU(), nn.Linear(hidden, out_dim))
+
+
+def action_encoder(agent_hidden_dim: int, n_actions: int) -> nn.Sequential:
+    """PyMARL's "qtran_paper" encoding of one agent's [GRU output, one-hot action]."""
+    enc = agent_hidden_dim + n_actions
+    return nn.Sequential(nn.Linear(enc, enc), nn.ReLU(), nn.Linear(enc, enc))
 
 
 class QTranMixer(Mixer):
@@ -41,7 +47,7 @@ class QTranMixer(Mixer):
     def __init__(self, info: EnvInfo, config: QTranConfig, agent_hidden_dim: int) -> None:
         super().__init__(info, config, agent_hidden_dim)
         enc = agent_hidden_dim + info.n_actions
-        self.action_encoder = nn.Sequential(nn.Linear(enc, enc), nn.ReLU(), nn.Linear(enc, enc))
+        self.action_encoder = action_encoder(agent_hidden_dim, info.n_actions)
         self.q_joint = _mlp(info.state_dim + enc, config.embed_dim)
         self.value = _mlp(info.state_dim, config.embed_dim)
 

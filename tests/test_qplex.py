@@ -1,4 +1,4 @@
-"""The QPLEX plugin: its mixing structure (IGM, positive weights) and a tiny real training run."""
+"""QPLEX: its mixing structure (IGM by enumeration, positive weights) and a tiny real training run."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import torch
 
 from mafac.envs.base import EnvInfo
 from mafac.mixers import MixInput
-from mafac_qplex import QPLEXConfig, QPLEXMixer
+from mafac.mixers.qplex import QPLEXConfig, QPLEXMixer
 
 N_AGENTS, N_ACTIONS, STATE = 3, 4, 5
 INFO = EnvInfo(n_agents=N_AGENTS, n_actions=N_ACTIONS, obs_dim=2, state_dim=STATE, episode_limit=10)
@@ -74,13 +74,11 @@ def test_shapes_positive_weights_and_padded_steps():
     assert torch.isfinite(all_qs.grad).all()
 
 
-def test_registered_through_the_entry_point():
-    from importlib import metadata
-
+def test_registered_as_a_built_in():
     from mafac.mixers import MIXERS
 
     assert MIXERS.get("qplex") is QPLEXMixer
-    assert MIXERS.source("qplex") == f"mafac-qplex {metadata.version('mafac-qplex')}"
+    assert MIXERS.source("qplex") == "built-in"
 
 
 def test_tiny_training_run(tmp_path: Path):

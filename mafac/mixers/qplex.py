@@ -1,4 +1,4 @@
-"""QPLEX: duplex dueling multi-agent Q-learning (Wang et al. 2021, ICLR), as a mafac mixer.
+"""QPLEX: duplex dueling multi-agent Q-learning (Wang et al. 2021, ICLR).
 
 Each agent's Q is split into a value and an advantage over its *available* actions,
 
@@ -44,14 +44,18 @@ from torch import nn
 
 from mafac.envs.base import EnvInfo
 from mafac.errors import MafacError
-from mafac.mixers import MixInput, Mixer, mask_unavailable
+from mafac.mixers.base import MixInput, Mixer, mask_unavailable
 
 EPS = 1e-10
 
 
 @dataclass
 class QPLEXConfig:
-    """Defaults: the authors' SMAC config (pymarl `qplex_sc2.yaml`)."""
+    """Defaults: the authors' SMAC config (wjh720/QPLEX, pymarl-master/src/config/algs/qplex_sc2.yaml).
+
+    Their matrix-game runs use `qplex.yaml` instead: adv_hypernet_layers=3, num_kernel=10. With
+    these SMAC defaults lambda is too weak to fit qtran_game's payoff in 10k steps; with those it
+    does (results/matrix_games)."""
 
     hypernet_embed: int = 64  # hidden width of the transformation nets w(s), b(s)
     num_kernel: int = 4  # attention heads of lambda(s, u)
