@@ -146,8 +146,15 @@ def _real_jaxmarl():
 def _stub_package(name: str, path: str) -> types.ModuleType:
     mod = types.ModuleType(name)
     mod.__path__ = [path]
+    mod.__file__ = os.path.join(path, "__init__.py")
     mod._mafac_stub = True
-    mod.__getattr__ = lambda attr: getattr(_real_jaxmarl() if name == "jaxmarl" else _real_jaxmarl().environments, attr)
+
+    def attribute(attr: str):
+        if attr.startswith("__"):  # introspection (torch, inspect, pickle probe modules): not a use
+            raise AttributeError(attr)
+        return getattr(_real_jaxmarl() if name == "jaxmarl" else _real_jaxmarl().environments, attr)
+
+    mod.__getattr__ = attribute
     return mod
 
 
