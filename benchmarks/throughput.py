@@ -1,8 +1,10 @@
 """Where a run's time goes, per map: env stepping, acting, the learner by part, full training, start-up.
 
 Per map (QMIX, the `fast` preset, 1 torch thread, JAX single-threaded as in a bench worker):
-  raw        SMAX stepping with random available actions, at the runner's n_envs (compilation excluded)
-  acting     the runner's epsilon-greedy rollouts into the replay (DRQN inference, staging, inserts)
+  raw        SMAX stepping with random available actions, at the runner's n_envs (compilation excluded),
+             and at 16 and 32 envs
+  acting     the runner's epsilon-greedy rollouts into the replay (DRQN inference, staging, inserts),
+             at the runner's n_envs and at 16 and 32
   learner    ms per update on real replay batches, by part: agent unrolls (online with gradients,
              target without), mixing + targets, backward, optimiser step
   training   the real loop (Trainer.run) once warm, evaluation excluded
@@ -167,6 +169,12 @@ def measure(maps, seconds: float, large: bool) -> dict:
                 r[f"learner ms: {k}"] = v
             tr.close()
         if not big:
+            for n in (16, 32):  # more envs per runner: more data per update, so a learning trade
+                r[f"raw env steps/s, {n} envs"] = raw_env(m, n, s / 2)
+                with tempfile.TemporaryDirectory() as d:
+                    tr = trainer_for(m, d, f"env.n_envs={n}")
+                    r[f"acting env steps/s, {n} envs"] = acting(tr, s / 2)
+                    tr.close()
             for k, v in startup(m).items():
                 r[f"start-up s: {k}"] = v
         print(f"[{m}] " + ", ".join(f"{k} {v:,.1f}" for k, v in r.items()), file=sys.stderr, flush=True)
