@@ -76,6 +76,21 @@ def eval_cmd(run_dir, episodes, seed) -> None:
                f"(checkpoint at {result['env_steps']:,} env steps)")
 
 
+@cli.command()
+@click.argument("run_dir", type=click.Path(file_okay=False))
+@click.option("--episodes", type=int, default=1, show_default=True, help="Greedy episodes, one after another.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the first episode (episode k: seed + k).")
+@click.option("--out", type=click.Path(dir_okay=False), default=None,
+              help="Animation file, .gif or .mp4 (mp4 needs ffmpeg) [default: RUN_DIR/render.gif].")
+def render(run_dir, episodes, seed, out) -> None:
+    """Replay a run's greedy episodes from its checkpoint as an animation."""
+    from mafac.render import render_run
+
+    result = render_run(Path(run_dir), episodes=episodes, seed=seed, out=None if out is None else Path(out))
+    click.echo(f"wrote {result.path}: {len(result.outcomes)} episode(s) of the checkpoint at {result.env_steps:,} "
+               f"env steps: " + ", ".join(f"{o} in {n} steps" for o, n in zip(result.outcomes, result.lengths)))
+
+
 @cli.command(name="list")
 def list_cmd() -> None:
     """Show algorithms, env backends and maps, and where each comes from."""
