@@ -46,3 +46,13 @@ def test_trainer_puts_everything_on_its_device(tmp_path, tiny_overrides):
         assert trainer.runner.hidden.device.type == want.type
     finally:
         trainer.close()
+
+
+def test_device_and_tensorboard_do_not_make_another_bench():
+    from mafac.bench.manifest import differences
+
+    old = {"grid": {}, "configs": {"r": {"run": {"t_max": 1}}}}  # recorded before the keys existed
+    same = {"grid": {}, "configs": {"r": {"run": {"t_max": 1, "device": "cuda", "tensorboard": True}}}}
+    assert differences(old, same) == []
+    other = {"grid": {}, "configs": {"r": {"run": {"t_max": 2, "device": "cpu"}}}}
+    assert differences(old, other) == ["config of r: run.t_max 1 -> 2"]
