@@ -37,8 +37,10 @@ setup(
         "jax>=0.4.25",
     ],
     extras_require={
-        "dev": ["pytest>=7", "ray>=2.9"],  # ray: the bench tests run the Ray executor for real
+        # ray: the bench tests run the Ray executor for real; tensorboard: its test reads the event files
+        "dev": ["pytest>=7", "ray>=2.9", "tensorboard>=2.14"],
         "ray": ["ray>=2.9"],
+        "tensorboard": ["tensorboard>=2.14"],  # run.tensorboard=true (torch's SummaryWriter needs it)
         # SMAC is not on PyPI under its own name (PyPI's `smac` is an unrelated optimiser):
         # install it from its repository, see README "Real StarCraft II".
         "sc2": ["smac @ git+https://github.com/oxwhirl/smac.git", "pysc2>=3.0", "protobuf<5"],

@@ -27,7 +27,7 @@ def build_inputs(obs: torch.Tensor, last_actions: torch.Tensor, info: EnvInfo, c
     if cfg.obs_last_action:
         parts.append(F.one_hot(last_actions.clamp(min=0), info.n_actions).float() * (last_actions >= 0).unsqueeze(-1).float())
     if cfg.obs_agent_id:
-        eye = torch.eye(info.n_agents, dtype=torch.float32)
+        eye = torch.eye(info.n_agents, dtype=torch.float32, device=obs.device)
         parts.append(eye.expand(*obs.shape[:-2], info.n_agents, info.n_agents))
     return torch.cat(parts, dim=-1)
 

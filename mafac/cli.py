@@ -4,7 +4,6 @@ or 1 (anything else); tracebacks are kept for real bugs."""
 from __future__ import annotations
 
 import sys
-import time
 from pathlib import Path
 from typing import Optional, Sequence
 
@@ -12,7 +11,7 @@ import click
 
 from mafac.analysis.cli import export, plot, table
 from mafac.bench.cli import bench
-from mafac.cli_options import config_options, progress_bar
+from mafac.cli_options import config_options
 from mafac.errors import MafacError
 
 MAIN_EPILOG = "Docs: README.md. Results land in results/."
@@ -35,23 +34,18 @@ def cli() -> None:
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def train(algo, map_name, seed, steps, out, overrides, config_file, preset, env_backend, quiet) -> None:
     """Train one algorithm on one map."""
-    from mafac.config import build_config
-    from mafac.memory import check_run
-    from mafac.rundir import run_name
-    from mafac.train import train_run
+    from mafac.api import default_run_dir, make_config, train as train_config
 
+    # --steps after the --set list, so that it wins over a --set run.t_max
     extra = list(overrides) + ([f"run.t_max={steps}"] if steps is not None else [])
-    cfg = build_config(algo=algo, map_name=map_name, seed=seed, preset=preset, config_file=config_file,
-                       overrides=extra, env_backend=env_backend)
-    check_run(cfg)
-    run_dir = Path(out) if out else Path("results") / "runs" / (
-        run_name(cfg.algo, cfg.env.map, cfg.seed) + time.strftime("__%Y%m%d-%H%M%S"))
+    cfg = make_config(algo, map_name, seed=seed, preset=preset, config_file=config_file, env=env_backend,
+                      overrides=extra)
+    run_dir = Path(out) if out else default_run_dir(cfg)
     click.echo(f"mafac train: {cfg.algo} on {cfg.env.backend}:{cfg.env.map}, seed {cfg.seed}, "
                f"{cfg.run.t_max:,} env steps -> {run_dir}", err=True)
-    with progress_bar(cfg.run.t_max, disable=quiet) as bar:
-        rows = train_run(cfg, run_dir, progress=bar)
-    last = rows[-1]
-    aborted = sum(r.get("train_aborted", 0) + r.get("test_aborted", 0) for r in rows)
+    rows = train_config(cfg, run_dir, progress=not quiet)
+    last = rows.iloc[-1]
+    aborted = int(rows["train_aborted"].fillna(0).sum() + rows["test_aborted"].fillna(0).sum())
     note = f" ({aborted} episodes aborted by SC2 restarts, left out of win rates)" if aborted else ""
     click.echo(f"done: test win rate {last['test_win_rate']:.3f}, test return {last['test_return']:.2f} "
                f"at {last['env_steps']:,} env steps, {last['wall_s']:.0f} s{note}. Run dir: {run_dir}")
@@ -74,6 +68,21 @@ def eval_cmd(run_dir, episodes, seed) -> None:
                f"mean length {result['test_episode_length']:.1f} steps over {result['episodes'] - n_aborted} "
                f"episodes{aborted} "
                f"(checkpoint at {result['env_steps']:,} env steps)")
+
+
+@cli.command()
+@click.argument("run_dir", type=click.Path(file_okay=False))
+@click.option("--episodes", type=int, default=1, show_default=True, help="Greedy episodes, one after another.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the first episode (episode k: seed + k).")
+@click.option("--out", type=click.Path(dir_okay=False), default=None,
+              help="Animation file, .gif or .mp4 (mp4 needs ffmpeg) [default: RUN_DIR/render.gif].")
+def render(run_dir, episodes, seed, out) -> None:
+    """Replay a run's greedy episodes from its checkpoint as an animation."""
+    from mafac.render import render_run
+
+    result = render_run(Path(run_dir), episodes=episodes, seed=seed, out=None if out is None else Path(out))
+    click.echo(f"wrote {result.path}: {len(result.outcomes)} episode(s) of the checkpoint at {result.env_steps:,} "
+               f"env steps: " + ", ".join(f"{o} in {n} steps" for o, n in zip(result.outcomes, result.lengths)))
 
 
 @cli.command(name="list")

@@ -75,6 +75,8 @@ class RunConfig:
     test_interval: int = 10_000  # env steps between greedy evaluations
     checkpoint: bool = True  # write checkpoint.pt at each evaluation
     torch_threads: int = 1  # one core for torch, the other for JAX's env step
+    device: str = "cpu"  # agent, mixer, learner and replay: cpu | cuda | cuda:N | auto (cuda when torch sees one)
+    tensorboard: bool = False  # also log metrics and per-update losses to <run_dir>/tensorboard (mafac[tensorboard])
 
 
 @dataclass
@@ -221,6 +223,9 @@ def validate(cfg: Config) -> None:
         raise MafacError(f"bad value {cfg.learner.gamma!r} for learner.gamma; it must be in (0, 1]")
     if cfg.learner.lr <= 0:
         raise MafacError(f"bad value {cfg.learner.lr!r} for learner.lr; it must be > 0")
+    from mafac.device import check_device_name
+
+    check_device_name(cfg.run.device)
 
 
 # -- keys ------------------------------------------------------------------------------------------

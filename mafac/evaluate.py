@@ -1,4 +1,5 @@
-"""`mafac eval`: rebuild a run's agent from its config and checkpoint, then play greedy episodes.
+"""`mafac eval` (and `mafac render`): rebuild a run's agent from its config and checkpoint, then play
+greedy episodes.
 
 However many episodes are asked for, at most `env.test_n_envs` envs exist at once: the episodes are
 played in rounds (round r seeded `seed + r`), so `--episodes 1000` costs time, not 1000 envs.
@@ -6,16 +7,52 @@ played in rounds (round r seeded `seed + r`), so `--episodes 1000` costs time, n
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, Optional
 
-from mafac.agent import build_agent
+from mafac.agent import DRQN, build_agent
 from mafac.checkpoint import check_like, read_checkpoint
-from mafac.config import config_from_dict, load_yaml
+from mafac.config import Config, config_from_dict, load_yaml
 from mafac.envs import make_env
+from mafac.envs.base import BatchedEnv
 from mafac.errors import MafacError
 from mafac.rundir import CHECKPOINT, CONFIG_YAML
 from mafac.runner import GreedyEpisodes, Runner
+
+
+@dataclass
+class LoadedRun:
+    """A stored run rebuilt for greedy play: its config, an env of the asked size, and its agent."""
+
+    cfg: Config
+    env: BatchedEnv
+    agent: DRQN
+    env_steps: int  # the checkpoint's
+
+
+def open_run(run_dir: Path, n_envs: Optional[int], seed: int) -> LoadedRun:
+    """Rebuild a run's agent from its config.yaml and checkpoint (weights checked against the network
+    the config describes before loading), with `n_envs` envs (None: env.test_n_envs). Close `.env`."""
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise MafacError(f"run directory {str(run_dir)!r} does not exist")
+    if not (run_dir / CHECKPOINT).exists():
+        raise MafacError(f"{run_dir} holds no {CHECKPOINT} (a run writes one at each evaluation unless "
+                         f"run.checkpoint=false); nothing to load")
+    cfg = config_from_dict(load_yaml(run_dir / CONFIG_YAML))
+    state = read_checkpoint(run_dir / CHECKPOINT)
+    env = make_env(cfg.env.backend, cfg.env.map, n_envs or cfg.env.test_n_envs, seed, cfg.env.kwargs)
+    try:
+        agent = build_agent(env.info, cfg.agent)
+        # only what greedy play reads: the agent's weights and the step count
+        check_like(state, {"learner": {"agent": agent.state_dict()}, "env_steps": 0}, "", run_dir / CHECKPOINT,
+                   partial=True)
+        agent.load_state_dict(state["learner"]["agent"])
+    except BaseException:
+        env.close()
+        raise
+    return LoadedRun(cfg, env, agent, int(state["env_steps"]))
 
 
 def evaluate_checkpoint(run_dir: Path, episodes: Optional[int] = None, seed: int = 12345) -> Dict[str, float]:
@@ -23,23 +60,17 @@ def evaluate_checkpoint(run_dir: Path, episodes: Optional[int] = None, seed: int
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise MafacError(f"run directory {str(run_dir)!r} does not exist")
-    cfg = config_from_dict(load_yaml(run_dir / CONFIG_YAML))
-    state = read_checkpoint(run_dir / CHECKPOINT)
-    n = episodes or cfg.env.test_n_envs
+    test_n_envs = config_from_dict(load_yaml(run_dir / CONFIG_YAML)).env.test_n_envs
+    n = episodes or test_n_envs
     if n <= 0:
         raise MafacError(f"bad value {n!r} for --episodes; it must be > 0")
-    n_envs = min(n, cfg.env.test_n_envs)
-    env = make_env(cfg.env.backend, cfg.env.map, n_envs, seed, cfg.env.kwargs)
+    n_envs = min(n, test_n_envs)
+    run = open_run(run_dir, n_envs, seed)
     try:
-        agent = build_agent(env.info, cfg.agent)
-        # only what evaluation reads: the agent's weights and the step count
-        check_like(state, {"learner": {"agent": agent.state_dict()}, "env_steps": 0}, "", run_dir / CHECKPOINT,
-                   partial=True)
-        agent.load_state_dict(state["learner"]["agent"])
-        runner = Runner(env, agent, cfg.agent, None, seed=seed)
+        runner = Runner(run.env, run.agent, run.cfg.agent, None, seed=seed)
         rounds = [runner.play_greedy(seed + r) for r in range(-(-n // n_envs))]
     finally:
-        env.close()
+        run.env.close()
     result = GreedyEpisodes.concat(rounds).first(n).summary()
-    result.update(episodes=n, env_steps=int(state["env_steps"]))
+    result.update(episodes=n, env_steps=run.env_steps)
     return result

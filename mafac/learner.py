@@ -60,31 +60,36 @@ def nstep_returns(reward, terminated, mask, next_values, gamma: float, n: int) -
     b, t, k = next_values.shape
 
     def pad(x):
-        return torch.cat([x, torch.zeros((b, n) + tuple(x.shape[2:]), dtype=x.dtype)], dim=1)
+        return torch.cat([x, x.new_zeros((b, n) + tuple(x.shape[2:]))], dim=1)
 
     r, m, term, nv = pad(reward), pad(mask), pad(terminated), pad(next_values)
-    acc = torch.zeros(b, t)
-    steps = torch.zeros(b, t)
+    acc = reward.new_zeros(b, t)
+    steps = reward.new_zeros(b, t)
     for j in range(n):  # n is small; each iteration is a whole-batch tensor op
         acc = acc + (gamma ** j) * r[:, j:j + t] * m[:, j:j + t]
         steps = steps + m[:, j:j + t]
-    last = (torch.arange(t).unsqueeze(0) + steps.long() - 1).clamp(min=0)
+    last = (torch.arange(t, device=reward.device).unsqueeze(0) + steps.long() - 1).clamp(min=0)
     boot = nv.gather(1, last.unsqueeze(-1).expand(b, t, k))
     keep = (gamma ** steps) * (1.0 - term.gather(1, last))
     return acc.unsqueeze(-1) + keep.unsqueeze(-1) * boot
 
 
 class Learner:
-    def __init__(self, info: EnvInfo, cfg: Config, agent: DRQN, mixer: Mixer) -> None:
+    def __init__(self, info: EnvInfo, cfg: Config, agent: DRQN, mixer: Mixer,
+                 device: Optional[torch.device] = None) -> None:
+        """`device`: where every network and the optimizer state live (default: the agent's); the
+        batches it trains on must be there too (EpisodeBuffer(device=...) samples them there)."""
         self.info = info
         self.cfg = cfg
         self.lc = cfg.learner
-        self.agent = agent
-        self.mixer = mixer
+        self.device = device if device is not None else next(agent.parameters()).device
+        self.agent = agent.to(self.device)
+        self.mixer = mixer.to(self.device)
         self.target_agent = copy.deepcopy(agent)
         self.target_mixer = copy.deepcopy(mixer)
         second = mixer.second_agent_dim()
-        self.second_agent = None if second is None else DRQN(agent.fc_in.in_features, second, info.n_actions)
+        self.second_agent = (None if second is None else
+                             DRQN(agent.fc_in.in_features, second, info.n_actions).to(self.device))
         self.target_second_agent = copy.deepcopy(self.second_agent)
         for p in list(self.target_agent.parameters()) + list(self.target_mixer.parameters()):
             p.requires_grad_(False)
@@ -103,7 +108,7 @@ class Learner:
     def _inputs(self, batch: EpisodeBatch) -> torch.Tensor:
         """The agents' inputs [B*A, T+1, in], built once per batch for every network that reads them."""
         b, tp1, a, _ = batch.obs.shape
-        last = torch.full((b, tp1, a), -1, dtype=torch.int64)
+        last = torch.full((b, tp1, a), -1, dtype=torch.int64, device=batch.obs.device)
         last[:, 1:] = batch.actions
         inputs = build_inputs(batch.obs, last, self.info, self.cfg.agent)  # [B, T+1, A, in]
         return inputs.permute(0, 2, 1, 3).reshape(b * a, tp1, -1)

@@ -39,9 +39,9 @@ def episode_fields(info: EnvInfo, obs_dtype: torch.dtype) -> Dict[str, tuple]:
     }
 
 
-def allocate(fields: Dict[str, tuple], n: int, zero: bool = True) -> Dict[str, torch.Tensor]:
+def allocate(fields: Dict[str, tuple], n: int, zero: bool = True, device=None) -> Dict[str, torch.Tensor]:
     make = torch.zeros if zero else torch.empty
-    return {k: make((n,) + shape, dtype=dtype) for k, (shape, dtype) in fields.items()}
+    return {k: make((n,) + shape, dtype=dtype, device=device) for k, (shape, dtype) in fields.items()}
 
 
 @dataclass
@@ -58,11 +58,16 @@ class EpisodeBatch:
 
 
 class EpisodeBuffer:
-    def __init__(self, info: EnvInfo, capacity: int, obs_dtype: str = "float16", seed: int = 0) -> None:
+    def __init__(self, info: EnvInfo, capacity: int, obs_dtype: str = "float16", seed: int = 0,
+                 device=None) -> None:
+        """`device`: where the episodes are stored and batches are cut (the learner's), so a GPU
+        learner's batches never cross the bus. Lengths, slots and the sampling RNG stay on the CPU:
+        they are tiny, and the same draws are made on every device."""
         self.info = info
         self.capacity = capacity
+        self.device = torch.device(device or "cpu")
         self.fields = episode_fields(info, _DTYPES[obs_dtype])
-        self.data = allocate(self.fields, capacity, zero=False)
+        self.data = allocate(self.fields, capacity, zero=False, device=self.device)
         self.lengths = torch.zeros(capacity, dtype=torch.int64)
         self.position = 0  # next slot to write
         self.size = 0
@@ -77,7 +82,7 @@ class EpisodeBuffer:
         n = lengths.shape[0]
         slots = (self.position + torch.arange(n)) % self.capacity
         for key, tensor in self.data.items():
-            tensor[slots] = episodes[key].to(tensor.dtype)
+            tensor[slots.to(self.device)] = episodes[key].to(self.device, tensor.dtype)
         self.lengths[slots] = lengths
         self.position = int((self.position + n) % self.capacity)
         self.size = min(self.capacity, self.size + n)
@@ -93,6 +98,7 @@ class EpisodeBuffer:
         # shorter than the limit, and the GRU unroll costs per step.
         length = int(self.lengths[idx].max())
         d = self.data
+        idx = idx.to(self.device)
         return EpisodeBatch(
             obs=d["obs"][idx, : length + 1].float(),
             state=d["state"][idx, : length + 1].float(),
@@ -110,17 +116,19 @@ class EpisodeBuffer:
         n = min(self.inserted - inserted_before, self.size)
         slots = (self.position - n + torch.arange(n)) % self.capacity
         longest = int(self.lengths[slots].max()) if n else 0
-        out = {k: v[slots, : longest + 1].clone() for k, v in self.data.items()}
+        on = slots.to(self.device)
+        out = {k: v[on, : longest + 1].to("cpu", copy=True) for k, v in self.data.items()}
         out["lengths"] = self.lengths[slots].clone()
         out["slots"] = slots
         return out
 
     def import_shard(self, shard: Dict[str, torch.Tensor]) -> None:
         slots = shard["slots"]
+        on = slots.to(self.device)
         for key, tensor in self.data.items():
-            part = shard[key]
-            tensor[slots] = 0
-            tensor[slots, : part.shape[1]] = part
+            part = shard[key].to(self.device)
+            tensor[on] = 0
+            tensor[on, : part.shape[1]] = part
         self.lengths[slots] = shard["lengths"]
 
     def position_state(self) -> Dict[str, object]:

@@ -87,7 +87,10 @@ class Runner:
         self.inputs = StepInputs(e, self.info, agent_cfg)
         self.staging = allocate(buffer.fields, e) if buffer is not None else None
         self.t = torch.zeros(e, dtype=torch.int64)
-        self.hidden = torch.zeros(e * a, agent.hidden_dim)
+        # the agent's recurrent state lives with the agent (run.device); inputs and the acting RNG
+        # on the CPU, so exploration draws the same numbers on every device
+        self.device = next(agent.parameters()).device
+        self.hidden = torch.zeros(e * a, agent.hidden_dim, device=self.device)
         self.last_actions = torch.full((e, a), -1, dtype=torch.int64)
         self.returns = torch.zeros(e, dtype=torch.float64)
         self.current: Optional[Observation] = None
@@ -116,8 +119,8 @@ class Runner:
         e, a = self.n_envs, self.info.n_agents
         avail = _tensor(cur.avail_actions)
         inputs = self.inputs(_tensor(cur.obs), self.last_actions)
-        q, self.hidden = self.agent.step(inputs.view(e * a, -1), self.hidden)
-        return select_actions(q.view(e, a, -1), avail, epsilon, self.generator)
+        q, self.hidden = self.agent.step(inputs.view(e * a, -1).to(self.device), self.hidden)
+        return select_actions(q.view(e, a, -1).cpu(), avail, epsilon, self.generator)
 
     def step(self, epsilon: float) -> Finished:
         actions = self.act(epsilon)
@@ -200,6 +203,6 @@ class Runner:
             self.env.restore(state["env"])
             self.current = Observation(**state["current"])
             self.staging = state["staging"]
-            self.t, self.hidden = state["t"], state["hidden"]
+            self.t, self.hidden = state["t"], state["hidden"].to(self.device)
             self.last_actions, self.returns = state["last_actions"], state["returns"]
         self.generator.set_state(state["generator"])

@@ -14,7 +14,7 @@ import time
 import traceback
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Dict, List, Optional
+from typing import TYPE_CHECKING, Callable, Dict, List, Optional
 
 import numpy as np
 import torch
@@ -24,6 +24,7 @@ from mafac.agent import EpsilonSchedule, build_agent
 from mafac.atomic import write_text
 from mafac.checkpoint import load_checkpoint, save_checkpoint, to_plain
 from mafac.config import Config
+from mafac.device import resolve_device
 from mafac.envs import make_env
 from mafac.errors import MafacError, describe, first_line
 from mafac.learner import Learner
@@ -32,6 +33,9 @@ from mafac.replay import EpisodeBuffer
 from mafac.rundir import (CHECKPOINT, CONFIG_YAML, ERROR_TXT, METRIC_COLUMNS, METRICS_CSV, STATUS_DONE,
                           STATUS_FAILED, STATUS_RUNNING, RunInfo)
 from mafac.runner import Runner
+
+if TYPE_CHECKING:
+    from mafac.tensorboard_log import TensorBoardLog
 
 TEST_SEED_OFFSET = 1_000_003  # test episodes never share randomness with training episodes
 
@@ -80,10 +84,11 @@ class Trainer:
         self.env = make_env(e.backend, e.map, e.n_envs, cfg.seed, e.kwargs)
         self.test_env = make_env(e.backend, e.map, e.test_n_envs, cfg.seed + TEST_SEED_OFFSET, e.kwargs)
         self.info = info = self.env.info
-        self.agent = build_agent(info, cfg.agent)
+        self.device = resolve_device(cfg.run.device)
+        self.agent = build_agent(info, cfg.agent).to(self.device)
         self.mixer = get_mixer(cfg.algo)(info, cfg.mixer, cfg.agent.hidden_dim)
-        self.learner = Learner(info, cfg, self.agent, self.mixer)
-        self.buffer = EpisodeBuffer(info, cfg.replay.capacity, cfg.replay.obs_dtype, seed=cfg.seed)
+        self.learner = Learner(info, cfg, self.agent, self.mixer, self.device)
+        self.buffer = EpisodeBuffer(info, cfg.replay.capacity, cfg.replay.obs_dtype, seed=cfg.seed, device=self.device)
         self.runner = Runner(self.env, self.agent, cfg.agent, self.buffer, seed=cfg.seed)
         self.test_runner = Runner(self.test_env, self.agent, cfg.agent, None, seed=cfg.seed + 1)
         x = cfg.exploration
@@ -99,6 +104,7 @@ class Trainer:
         self._wall: Callable[[], float] = lambda: self.wall_offset  # a clock once run() starts
         self.shards: List[Dict[str, int]] = []
         self.on_record: Optional[Callable[[], None]] = None
+        self.tensorboard: Optional["TensorBoardLog"] = None  # opened by run(), after a resume's load()
 
     # -- the loop ------------------------------------------------------------------------------
     def epsilon(self) -> float:
@@ -110,6 +116,10 @@ class Trainer:
         run.json) are written: the moment the run dir is a consistent point to copy elsewhere."""
         self.on_record = on_record
         cfg, lc = self.cfg, self.cfg.learner
+        if cfg.run.tensorboard and self.tensorboard is None:
+            from mafac.tensorboard_log import TensorBoardLog
+
+            self.tensorboard = TensorBoardLog(self.run_dir, resume_from_steps=self.env_steps)
         start = time.monotonic() - self.wall_offset
         self._wall = lambda: time.monotonic() - start
         if self.evaluations == 0:
@@ -133,6 +143,8 @@ class Trainer:
                     stats = self.learner.train(self.buffer.sample(lc.batch_size), self.episodes)
                     for k in ("loss", "td_loss", "grad_norm"):
                         self.window[k].append(stats[k])
+                    if self.tensorboard is not None:
+                        self.tensorboard.update(stats, self.env_steps)
             if self.env_steps >= self.evaluations * cfg.run.test_interval or self.env_steps >= cfg.run.t_max:
                 self.test_and_record()
             if progress is not None:
@@ -156,6 +168,8 @@ class Trainer:
             "train_aborted": len(w["aborted"]), "test_aborted": result["test_aborted"],
         }
         self.rows.append(row)
+        if self.tensorboard is not None:
+            self.tensorboard.record(row)
         for v in w.values():
             v.clear()
         self.evaluations += 1
@@ -203,6 +217,8 @@ class Trainer:
     def close(self) -> None:
         self.env.close()
         self.test_env.close()
+        if self.tensorboard is not None:
+            self.tensorboard.close()
 
 
 def train_run(cfg: Config, run_dir: Path, progress: Optional[Callable[[Progress], None]] = None,
@@ -234,3 +250,9 @@ def train_run(cfg: Config, run_dir: Path, progress: Optional[Callable[[Progress]
     info.save(run_dir)
     return rows
 
+
+
+# `mafac.train(config, out=...)` is the Python API's train (mafac/callable_module.py says why)
+from mafac.callable_module import make_callable  # noqa: E402
+
+make_callable(__name__, "train")

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import sys
-from pathlib import Path
 
 import click
 
@@ -24,22 +22,16 @@ from mafac.cli_options import config_options
 @click.option("--force", is_flag=True, help="Replace a different bench stored under the same name.")
 @click.option("--memory", default=None, metavar="SIZE",
               help="Memory budget for the runs at once, e.g. 20G: each run's replay.capacity is lowered to fit it.")
+@click.option("--render", is_flag=True, help="Also replay one greedy episode of each finished run into <run dir>/render.gif.")
 @config_options
-def bench(algos, maps, seeds, steps, workers, executor, address, name, out_root, force, memory, overrides,
+def bench(algos, maps, seeds, steps, workers, executor, address, name, out_root, force, memory, render, overrides,
           config_file, preset, env_backend) -> None:
     """Run every algorithm on every map for several seeds; tables and plots at the end."""
-    from mafac.errors import MafacError
-    from mafac.bench.run import run_bench
-    from mafac.bench.spec import default_name, parse_list, parse_seeds
-    from mafac.memory import parse_size
+    from mafac.api import BenchFailed, bench as run
 
-    algo_list, map_list = parse_list(algos, "algos"), parse_list(maps, "maps")
-    seed_list = parse_seeds(seeds)
-    if steps is not None and steps <= 0:
-        raise MafacError(f"bad --steps {steps!r}; it must be > 0")
-    code = run_bench(algo_list, map_list, seed_list, steps, (os.cpu_count() or 1) if workers is None else workers,
-                     executor, address,
-                     name or default_name(algo_list, map_list), Path(out_root), overrides, config_file, preset,
-                     env_backend, force, None if memory is None else parse_size(memory))
-    if code:
-        sys.exit(code)
+    try:
+        run(algos, maps, seeds, steps, workers=workers, executor=executor, address=address, name=name,
+            out_root=out_root, preset=preset, env=env_backend, config_file=config_file, force=force, memory=memory,
+            render=render, overrides=overrides, load=False)
+    except BenchFailed:  # each failed run has had its line already
+        sys.exit(1)

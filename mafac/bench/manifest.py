@@ -75,15 +75,22 @@ def differences(old: Dict[str, object], new: Dict[str, object]) -> List[str]:
             diffs.append(f"grid.{key}: {old.get('grid', {}).get(key)!r} -> {new['grid'].get(key)!r}")
     old_cfg, new_cfg = old.get("configs", {}), new["configs"]
     for run in sorted(set(old_cfg) & set(new_cfg)):
-        if old_cfg[run] != new_cfg[run]:
-            keys = _changed_keys(old_cfg[run], new_cfg[run])
+        keys = _changed_keys(old_cfg[run], new_cfg[run])
+        if keys:
             diffs.append(f"config of {run}: {', '.join(keys[:3])}{' ...' if len(keys) > 3 else ''}")
     return diffs
+
+
+# Where a run runs and what else it logs, not what it computes: a bench resumed on a GPU or with
+# TensorBoard on (or recorded before these keys existed) is the same bench.
+NOT_IDENTITY = ("run.device", "run.tensorboard")
 
 
 def _changed_keys(a: Dict[str, object], b: Dict[str, object], prefix: str = "") -> List[str]:
     keys = []
     for k in sorted(set(a) | set(b)):
+        if f"{prefix}{k}" in NOT_IDENTITY:
+            continue
         va, vb = a.get(k), b.get(k)
         if isinstance(va, dict) and isinstance(vb, dict):
             keys += _changed_keys(va, vb, f"{prefix}{k}.")

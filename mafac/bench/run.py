@@ -61,9 +61,10 @@ def _n(items: Sequence[object], noun: str) -> str:
 def run_bench(algos: List[str], maps: List[str], seeds: List[int], steps: Optional[int], workers: int,
               executor: str, address: Optional[str], name: str, out_root: Path, overrides: Sequence[str] = (),
               config_file: Optional[str] = None, preset: Optional[str] = None, env_backend: Optional[str] = None,
-              force: bool = False, memory: Optional[int] = None) -> int:
+              force: bool = False, memory: Optional[int] = None, render: bool = False) -> int:
     """`mafac bench`. `memory`: a byte budget for the runs at once; each run's replay.capacity is
-    lowered to fit it (None: only refuse a grid that does not fit the memory available)."""
+    lowered to fit it (None: only refuse a grid that does not fit the memory available).
+    `render`: one greedy episode of each finished run as <run_dir>/render.gif."""
     started = time.time()
     if workers <= 0:
         raise MafacError(f"bad --workers {workers!r}; it must be >= 1")
@@ -72,8 +73,30 @@ def run_bench(algos: List[str], maps: List[str], seeds: List[int], steps: Option
     jobs = expand(algos, maps, seeds, steps, root, overrides, config_file, preset, env_backend)
     configs, memory_line = _configs(jobs, workers, executor == "local", memory)
     with BenchLock(root):
-        return _run_locked(jobs, configs, executor_cls, algos, maps, seeds, workers, executor, address, name, root,
+        code = _run_locked(jobs, configs, executor_cls, algos, maps, seeds, workers, executor, address, name, root,
                            overrides, config_file, preset, env_backend, force, memory_line, started)
+        if render:
+            _render_finished(jobs)
+        return code
+
+
+def _render_finished(jobs: Sequence[Job]) -> None:
+    """`--render`: an episode per finished run, kept until its checkpoint changes; a run that
+    cannot be drawn (a backend without a scene) gets a warning, never a failed bench."""
+    from mafac.render import render_run
+
+    for j in jobs:
+        run_dir = Path(j.run_dir)
+        gif, ckpt = run_dir / "render.gif", run_dir / CHECKPOINT
+        try:
+            if RunInfo.load(run_dir).status != STATUS_DONE or not ckpt.exists():
+                continue
+            if gif.exists() and gif.stat().st_mtime >= ckpt.stat().st_mtime:
+                continue
+            result = render_run(run_dir, episodes=1, seed=0, out=gif)
+            click.echo(f"  rendered {j.name}: {result.outcomes[0]} in {result.lengths[0]} steps -> {gif}", err=True)
+        except MafacError as e:
+            click.echo(f"warning: rendering {j.name} failed: {e}", err=True)
 
 
 def _run_locked(jobs: List[Job], configs: Dict[str, Dict[str, object]], executor_cls: type, algos: List[str],

@@ -264,7 +264,7 @@ class SMAXEnv(BatchedEnv):
             next_state = jax.tree.map(lambda r, s: jnp.where(done, r, s), reset_state, new_state)
             nxt = jax.tree.map(lambda r, s: jnp.where(done, r, s), start, final)
             reward = rewards[agents[0]] * reward_scale
-            return next_state, final, nxt, reward.astype(jnp.float32), terminated, truncated, won
+            return next_state, final, nxt, reward.astype(jnp.float32), terminated, truncated, won, new_state
 
         def batch_reset(key):
             keys = jax.random.split(key, n_envs)
@@ -274,18 +274,23 @@ class SMAXEnv(BatchedEnv):
             states = jax.tree.map(lambda x: x.astype(x.dtype), states)
             return states, start
 
-        def batch_step(key, env_states, actions):
+        def batch_step(key, env_states, actions, keep_stepped=False):
             """One jitted step of every env; everything the host needs comes back packed in one
-            float32 [n_envs, F] array (see `_unpack`): one device-to-host copy instead of ten."""
+            float32 [n_envs, F] array (see `_unpack`): one device-to-host copy instead of ten.
+            `keep_stepped` also returns the states before auto-reset (`step_with_states`); jit
+            drops them from the plain step."""
             key, sub = jax.random.split(key)
-            states, final, nxt, reward, term, trunc, won = jax.vmap(step_one)(
+            states, final, nxt, reward, term, trunc, won, stepped = jax.vmap(step_one)(
                 jax.random.split(sub, n_envs), env_states, actions)
             parts = [x.reshape(n_envs, -1).astype(jnp.float32) for x in (*final, *nxt)]
             parts += [x.astype(jnp.float32)[:, None] for x in (reward, term, trunc, won)]
-            return key, states, jnp.concatenate(parts, axis=1)
+            out = (key, states, jnp.concatenate(parts, axis=1))
+            return out + (stepped,) if keep_stepped else out
 
         self._batch_reset = jax.jit(batch_reset)
         self._batch_step = jax.jit(batch_step, donate_argnums=(1,))
+        # compiled on first use: only `mafac render` asks for the pre-reset states
+        self._batch_step_kept = jax.jit(lambda k, s, a: batch_step(k, s, a, keep_stepped=True))
         a, o = n_allies, int(env.obs_size)
         s = self._layout.dim if normalize_state else int(env.state_size)
         # (name, width, shape per env, dtype) in the packed step output's column order
@@ -341,6 +346,27 @@ class SMAXEnv(BatchedEnv):
             raise RuntimeError("reset() must be called before step()")
         self._key, self._states, packed = self._batch_step(self._key, self._states,
                                                            np.asarray(actions, dtype=np.int32))
+        return self._transition(packed)
+
+    def step_with_states(self, actions: np.ndarray):
+        """`step`, plus every env's JaxMARL state right after it and before any auto-reset, which
+        would otherwise replace a finished episode's last state: what `mafac render` draws."""
+        if self._states is None:
+            raise RuntimeError("reset() must be called before step()")
+        self._key, self._states, packed, stepped = self._batch_step_kept(
+            self._key, self._states, np.asarray(actions, dtype=np.int32))
+        return self._transition(packed), stepped
+
+    @property
+    def jaxmarl_env(self):
+        """The JaxMARL env underneath (its `init_render` draws a state; `mafac render` uses it)."""
+        return self._env
+
+    def current_states(self):
+        """Every env's JaxMARL state now (a batched pytree; `mafac render` draws the first frame)."""
+        return self._states
+
+    def _transition(self, packed) -> Transition:
         f = self._unpack(np.array(packed))  # one writable host copy; the float fields are views of it
         return Transition(
             obs=f["final_obs"], state=f["final_state"], avail_actions=f["final_avail"],
