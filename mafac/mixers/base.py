@@ -119,6 +119,16 @@ def mask_unavailable(qs: torch.Tensor, avail: torch.Tensor) -> torch.Tensor:
     return qs.masked_fill(~avail, NEG)
 
 
+def require_positive(config: object, *keys: str) -> None:
+    """The one wording for a size-like mixer setting that must be at least 1."""
+    from mafac.errors import MafacError
+
+    for key in keys:
+        value = getattr(config, key)
+        if value <= 0:
+            raise MafacError(f"bad value {value!r} for mixer.{key}; it must be > 0")
+
+
 def masked_mean(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """Mean over real steps only; x is [B, T] or [B, T, K] (mask broadcast over K)."""
     if x.dim() == 3:

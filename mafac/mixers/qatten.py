@@ -29,8 +29,7 @@ import torch
 from torch import nn
 
 from mafac.envs.base import EnvInfo
-from mafac.errors import MafacError
-from mafac.mixers.base import LossContext, MixInput, Mixer, masked_mean
+from mafac.mixers.base import LossContext, MixInput, Mixer, masked_mean, require_positive
 
 
 @dataclass
@@ -47,10 +46,7 @@ class QattenMixer(Mixer):
 
     def __init__(self, info: EnvInfo, config: QattenConfig, agent_hidden_dim: int) -> None:
         super().__init__(info, config, agent_hidden_dim)
-        if config.n_head < 1:
-            raise MafacError(f"bad value {config.n_head!r} for mixer.n_head; it must be >= 1")
-        if config.embed_dim < 1:
-            raise MafacError(f"bad value {config.embed_dim!r} for mixer.embed_dim; it must be >= 1")
+        require_positive(config, "n_head", "embed_dim")
         s, e, h = info.state_dim, config.embed_dim, config.n_head
         self.queries = nn.Linear(s, h * e, bias=False)  # every head's q_h(s), one matmul
         self.keys = nn.Linear(agent_hidden_dim, h * e, bias=False)

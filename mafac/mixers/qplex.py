@@ -44,7 +44,7 @@ from torch import nn
 
 from mafac.envs.base import EnvInfo
 from mafac.errors import MafacError
-from mafac.mixers.base import MixInput, Mixer, mask_unavailable
+from mafac.mixers.base import MixInput, Mixer, mask_unavailable, require_positive
 
 EPS = 1e-10
 
@@ -82,8 +82,7 @@ class QPLEXMixer(Mixer):
 
     def __init__(self, info: EnvInfo, config: QPLEXConfig, agent_hidden_dim: int) -> None:
         super().__init__(info, config, agent_hidden_dim)
-        if config.num_kernel < 1:
-            raise MafacError(f"bad value {config.num_kernel!r} for mixer.num_kernel; it must be >= 1")
+        require_positive(config, "num_kernel")
         n, s, m = info.n_agents, info.state_dim, info.n_actions
         self.n_agents, self.n_actions = n, m
         he, ae, layers = config.hypernet_embed, config.adv_hypernet_embed, config.adv_hypernet_layers

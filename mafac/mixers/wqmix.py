@@ -33,7 +33,7 @@ from torch import nn
 
 from mafac.envs.base import EnvInfo
 from mafac.errors import MafacError
-from mafac.mixers.base import LossContext, MixInput, mask_unavailable, masked_mean
+from mafac.mixers.base import LossContext, MixInput, mask_unavailable, masked_mean, require_positive
 from mafac.mixers.qmix import QMixConfig, QMixer
 
 
@@ -69,9 +69,7 @@ class WQMixer(QMixer):
         if not 0.0 < config.alpha <= 1.0:
             raise MafacError(f"bad value {config.alpha!r} for mixer.alpha; it must be in (0, 1] (1 is plain QMIX "
                              f"trained towards Q*)")
-        for key in ("central_embed_dim", "central_agent_dim"):
-            if getattr(config, key) <= 0:
-                raise MafacError(f"bad value {getattr(config, key)!r} for mixer.{key}; it must be > 0")
+        require_positive(config, "central_embed_dim", "central_agent_dim")
         self.central = CentralQ(info.n_agents, info.state_dim, config.central_embed_dim)
 
     def second_agent_dim(self) -> Optional[int]:
