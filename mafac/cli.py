@@ -35,11 +35,13 @@ def cli() -> None:
 def train(algo, map_name, seed, steps, out, overrides, config_file, preset, env_backend, quiet) -> None:
     """Train one algorithm on one map."""
     from mafac.api import default_run_dir, make_config, train as train_config
+    from mafac.memory import check_run
 
     # --steps after the --set list, so that it wins over a --set run.t_max
     extra = list(overrides) + ([f"run.t_max={steps}"] if steps is not None else [])
     cfg = make_config(algo, map_name, seed=seed, preset=preset, config_file=config_file, env=env_backend,
                       overrides=extra)
+    check_run(cfg)  # before the header: a run that cannot fit is one line, and nothing is created
     run_dir = Path(out) if out else default_run_dir(cfg)
     click.echo(f"mafac train: {cfg.algo} on {cfg.env.backend}:{cfg.env.map}, seed {cfg.seed}, "
                f"{cfg.run.t_max:,} env steps -> {run_dir}", err=True)
