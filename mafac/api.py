@@ -11,7 +11,7 @@ import json
 import os
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Optional, Sequence, Union
+from typing import TYPE_CHECKING, Any, Callable, Optional, Sequence, Union
 
 from mafac.errors import MafacError
 
@@ -57,9 +57,12 @@ def default_run_dir(config: "Config") -> Path:
                                        + time.strftime("__%Y%m%d-%H%M%S"))
 
 
-def train(config: "Config", out: Optional[PathLike] = None, progress: bool = False) -> "pd.DataFrame":
+def train(config: "Config", out: Optional[PathLike] = None, progress: bool = False,
+          announce: Optional[Callable[[Path], None]] = None) -> "pd.DataFrame":
     """Train (or resume, if `out` holds a checkpoint) one run; returns its metrics.csv as a
-    DataFrame, with the run directory in `.attrs["run_dir"]`. `progress`: a tqdm bar on stderr."""
+    DataFrame, with the run directory in `.attrs["run_dir"]`. `progress`: a tqdm bar on stderr.
+    `announce(run_dir)` is called once the run is known to fit in memory, before it starts (the
+    CLI's header line)."""
     import pandas as pd
 
     from mafac.cli_options import progress_bar
@@ -69,6 +72,8 @@ def train(config: "Config", out: Optional[PathLike] = None, progress: bool = Fal
 
     check_run(config)
     run_dir = Path(out) if out is not None else default_run_dir(config)
+    if announce is not None:
+        announce(run_dir)
     with progress_bar(config.run.t_max, disable=not progress) as bar:
         rows = train_run(config, run_dir, progress=bar)
     frame = pd.DataFrame(rows, columns=METRIC_COLUMNS)

@@ -34,18 +34,19 @@ def cli() -> None:
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def train(algo, map_name, seed, steps, out, overrides, config_file, preset, env_backend, quiet) -> None:
     """Train one algorithm on one map."""
-    from mafac.api import default_run_dir, make_config, train as train_config
-    from mafac.memory import check_run
+    from mafac.api import make_config, train as train_config
 
     # --steps after the --set list, so that it wins over a --set run.t_max
     extra = list(overrides) + ([f"run.t_max={steps}"] if steps is not None else [])
     cfg = make_config(algo, map_name, seed=seed, preset=preset, config_file=config_file, env=env_backend,
                       overrides=extra)
-    check_run(cfg)  # before the header: a run that cannot fit is one line, and nothing is created
-    run_dir = Path(out) if out else default_run_dir(cfg)
-    click.echo(f"mafac train: {cfg.algo} on {cfg.env.backend}:{cfg.env.map}, seed {cfg.seed}, "
-               f"{cfg.run.t_max:,} env steps -> {run_dir}", err=True)
-    rows = train_config(cfg, run_dir, progress=not quiet)
+
+    def header(run_dir: Path) -> None:  # after the memory check: a run that cannot fit is one line
+        click.echo(f"mafac train: {cfg.algo} on {cfg.env.backend}:{cfg.env.map}, seed {cfg.seed}, "
+                   f"{cfg.run.t_max:,} env steps -> {run_dir}", err=True)
+
+    rows = train_config(cfg, out, progress=not quiet, announce=header)
+    run_dir = Path(rows.attrs["run_dir"])
     last = rows.iloc[-1]
     aborted = int(rows["train_aborted"].fillna(0).sum() + rows["test_aborted"].fillna(0).sum())
     note = f" ({aborted} episodes aborted by SC2 restarts, left out of win rates)" if aborted else ""

@@ -31,9 +31,9 @@ class LoadedRun:
     env_steps: int  # the checkpoint's
 
 
-def open_run(run_dir: Path, n_envs: Optional[int], seed: int) -> LoadedRun:
+def open_run(run_dir: Path, max_envs: Optional[int], seed: int) -> LoadedRun:
     """Rebuild a run's agent from its config.yaml and checkpoint (weights checked against the network
-    the config describes before loading), with `n_envs` envs (None: env.test_n_envs). Close `.env`."""
+    the config describes before loading), with env.test_n_envs envs, or `max_envs` if fewer. Close `.env`."""
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise MafacError(f"run directory {str(run_dir)!r} does not exist")
@@ -42,7 +42,8 @@ def open_run(run_dir: Path, n_envs: Optional[int], seed: int) -> LoadedRun:
                          f"run.checkpoint=false); nothing to load")
     cfg = config_from_dict(load_yaml(run_dir / CONFIG_YAML))
     state = read_checkpoint(run_dir / CHECKPOINT)
-    env = make_env(cfg.env.backend, cfg.env.map, n_envs or cfg.env.test_n_envs, seed, cfg.env.kwargs)
+    n_envs = min(max_envs, cfg.env.test_n_envs) if max_envs else cfg.env.test_n_envs
+    env = make_env(cfg.env.backend, cfg.env.map, n_envs, seed, cfg.env.kwargs)
     try:
         agent = build_agent(env.info, cfg.agent)
         # only what greedy play reads: the agent's weights and the step count
@@ -57,15 +58,10 @@ def open_run(run_dir: Path, n_envs: Optional[int], seed: int) -> LoadedRun:
 
 def evaluate_checkpoint(run_dir: Path, episodes: Optional[int] = None, seed: int = 12345) -> Dict[str, float]:
     """Greedy test episodes of a stored run's latest checkpoint (the test win rate `mafac eval` prints)."""
-    run_dir = Path(run_dir)
-    if not run_dir.is_dir():
-        raise MafacError(f"run directory {str(run_dir)!r} does not exist")
-    test_n_envs = config_from_dict(load_yaml(run_dir / CONFIG_YAML)).env.test_n_envs
-    n = episodes or test_n_envs
-    if n <= 0:
-        raise MafacError(f"bad value {n!r} for --episodes; it must be > 0")
-    n_envs = min(n, test_n_envs)
-    run = open_run(run_dir, n_envs, seed)
+    if episodes is not None and episodes < 0:  # 0 or None: one episode per test env, as in training
+        raise MafacError(f"bad value {episodes!r} for --episodes; it must be > 0")
+    run = open_run(Path(run_dir), episodes, seed)
+    n, n_envs = episodes or run.cfg.env.test_n_envs, run.env.n_envs
     try:
         runner = Runner(run.env, run.agent, run.cfg.agent, None, seed=seed)
         rounds = [runner.play_greedy(seed + r) for r in range(-(-n // n_envs))]
