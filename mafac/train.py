@@ -33,11 +33,10 @@ from mafac.replay import EpisodeBuffer
 from mafac.rundir import (CHECKPOINT, CONFIG_YAML, ERROR_TXT, METRIC_COLUMNS, METRICS_CSV, STATUS_DONE,
                           STATUS_FAILED, STATUS_RUNNING, RunInfo)
 from mafac.runner import Runner
+from mafac.seeding import RunSeeds
 
 if TYPE_CHECKING:
     from mafac.tensorboard_log import TensorBoardLog
-
-TEST_SEED_OFFSET = 1_000_003  # test episodes never share randomness with training episodes
 
 
 @dataclass
@@ -77,20 +76,22 @@ class Trainer:
         self.cfg = cfg
         self.run_dir = Path(run_dir)
         torch.set_num_threads(cfg.run.torch_threads)
-        torch.manual_seed(cfg.seed)
-        np.random.seed(cfg.seed % 2**32)
-        random.seed(cfg.seed)
+        self.seeds = seeds = RunSeeds(cfg.seed)  # every random stream, independent (mafac/seeding.py)
+        torch.manual_seed(seeds.network_init)
+        np.random.seed(seeds.numpy_global)
+        random.seed(seeds.numpy_global)
         e = cfg.env
-        self.env = make_env(e.backend, e.map, e.n_envs, cfg.seed, e.kwargs)
-        self.test_env = make_env(e.backend, e.map, e.test_n_envs, cfg.seed + TEST_SEED_OFFSET, e.kwargs)
+        self.env = make_env(e.backend, e.map, e.n_envs, seeds.train_env, e.kwargs)
+        self.test_env = make_env(e.backend, e.map, e.test_n_envs, seeds.test_env, e.kwargs)
         self.info = info = self.env.info
         self.device = resolve_device(cfg.run.device)
         self.agent = build_agent(info, cfg.agent).to(self.device)
         self.mixer = get_mixer(cfg.algo)(info, cfg.mixer, cfg.agent.hidden_dim)
         self.learner = Learner(info, cfg, self.agent, self.mixer, self.device)
-        self.buffer = EpisodeBuffer(info, cfg.replay.capacity, cfg.replay.obs_dtype, seed=cfg.seed, device=self.device)
-        self.runner = Runner(self.env, self.agent, cfg.agent, self.buffer, seed=cfg.seed)
-        self.test_runner = Runner(self.test_env, self.agent, cfg.agent, None, seed=cfg.seed + 1)
+        self.buffer = EpisodeBuffer(info, cfg.replay.capacity, cfg.replay.obs_dtype, seed=seeds.replay,
+                                    device=self.device)
+        self.runner = Runner(self.env, self.agent, cfg.agent, self.buffer, seed=seeds.exploration)
+        self.test_runner = Runner(self.test_env, self.agent, cfg.agent, None, seed=seeds.test_exploration)
         x = cfg.exploration
         self.schedule = EpsilonSchedule(x.epsilon_start, x.epsilon_finish, x.epsilon_anneal_steps)
         # counters and accumulators, all part of the checkpoint
@@ -140,7 +141,7 @@ class Trainer:
                     self.since_train = 0
                 while ready and self.since_train >= lc.train_every_episodes:
                     self.since_train -= lc.train_every_episodes
-                    stats = self.learner.train(self.buffer.sample(lc.batch_size), self.episodes)
+                    stats = self.learner.train(self.buffer.sample(lc.batch_size), self.episodes, self.env_steps)
                     for k in ("loss", "td_loss", "grad_norm"):
                         self.window[k].append(stats[k])
                     if self.tensorboard is not None:
@@ -156,7 +157,7 @@ class Trainer:
     def test_and_record(self) -> None:
         """Greedy test episodes, then one metrics row, a checkpoint and run.json: every evaluation
         is a point the run can resume from."""
-        result = self.test_runner.play_greedy(seed=self.cfg.seed * 7919 + self.evaluations).summary()
+        result = self.test_runner.play_greedy(seed=self.seeds.test_episodes(self.evaluations)).summary()
         w = self.window
         mean = lambda xs: float(np.mean(xs)) if xs else float("nan")  # noqa: E731
         row = {
