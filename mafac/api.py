@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Optional, Sequence, Union
@@ -33,20 +34,28 @@ def _settings(overrides: Sequence[str], settings: dict) -> list:
     return list(overrides) + [f"{k}={v if isinstance(v, str) else json.dumps(v)}" for k, v in settings.items()]
 
 
-def make_config(algo: str = "qmix", map: Optional[str] = None, *, seed: Optional[int] = None,
+def _note(line: str) -> None:
+    print(f"note: {line}", file=sys.stderr)
+
+
+def make_config(algo: Optional[str] = None, map: Optional[str] = None, *, seed: Optional[int] = None,
                 preset: Optional[str] = None, steps: Optional[int] = None, env: Optional[str] = None,
                 config_file: Optional[PathLike] = None, overrides: Sequence[str] = (),
-                default_preset: str = "pymarl", **settings: Any) -> "Config":
+                default_preset: str = "pymarl", say: Optional[Callable[[str], None]] = _note,
+                **settings: Any) -> "Config":
     """A resolved, validated run config, e.g. make_config("qmix", "3m", preset="fast", **{"learner.lr": 1e-3}).
 
-    Resolution order as in the CLI: preset, then `config_file`, then the arguments, then
-    `overrides` ("key=value" strings) and `settings`. `steps` is run.t_max."""
+    Resolution order as in the CLI: preset, then `config_file` (every key of it, `algo` and
+    `preset` too), then the arguments, then `overrides` ("key=value" strings) and `settings`.
+    `algo` defaults to the file's, else qmix. An argument that contradicts the file wins and is
+    said in one line through `say` (default: stderr). `steps` is run.t_max."""
     from mafac.config import build_config
 
     if steps is not None:
         settings = {**settings, "run.t_max": steps}
     return build_config(algo=algo, map_name=map, seed=seed, preset=preset, config_file=config_file,
-                        overrides=_settings(overrides, settings), env_backend=env, default_preset=default_preset)
+                        overrides=_settings(overrides, settings), env_backend=env, default_preset=default_preset,
+                        say=say)
 
 
 def default_run_dir(config: "Config") -> Path:

@@ -11,7 +11,7 @@ import click
 
 from mafac.analysis.cli import export, plot, table
 from mafac.bench.cli import bench
-from mafac.cli_options import config_options
+from mafac.cli_options import config_options, run_options
 from mafac.errors import MafacError
 
 MAIN_EPILOG = "Docs: README.md. Results land in results/."
@@ -24,10 +24,7 @@ def cli() -> None:
 
 
 @cli.command()
-@click.option("--algo", default="qmix", show_default=True, help="Algorithm (mixer); see `mafac list`.")
-@click.option("--map", "map_name", default=None, help="Map / scenario name (default 3m).")
-@click.option("--seed", type=int, default=None, help="Random seed (default 0).")
-@click.option("--steps", type=int, default=None, help="Env steps to train (run.t_max).")
+@run_options
 @click.option("--out", type=click.Path(file_okay=False), default=None,
               help="Run directory (default results/runs/<algo>__<map>__s<seed>__<time>). An existing one is resumed.")
 @config_options
@@ -39,7 +36,7 @@ def train(algo, map_name, seed, steps, out, overrides, config_file, preset, env_
     # --steps after the --set list, so that it wins over a --set run.t_max
     extra = list(overrides) + ([f"run.t_max={steps}"] if steps is not None else [])
     cfg = make_config(algo, map_name, seed=seed, preset=preset, config_file=config_file, env=env_backend,
-                      overrides=extra)
+                      overrides=extra, say=_say)
 
     def header(run_dir: Path) -> None:  # after the memory check: a run that cannot fit is one line
         click.echo(f"mafac train: {cfg.algo} on {cfg.env.backend}:{cfg.env.map}, seed {cfg.seed}, "
@@ -97,14 +94,21 @@ def list_cmd() -> None:
 
 
 @cli.command(name="config")
-@click.option("--algo", default="qmix", show_default=True)
-@click.option("--preset", default=None)
-@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE")
-def config_cmd(algo, preset, overrides) -> None:
-    """Print the resolved config as YAML (a starting point for --config)."""
-    from mafac.config import build_config
+@run_options
+@config_options
+def config_cmd(algo, map_name, seed, steps, overrides, config_file, preset, env_backend) -> None:
+    """Print the resolved config as YAML, exactly what `mafac train` with the same options would
+    run (a starting point for --config)."""
+    from mafac.api import make_config
 
-    click.echo(build_config(algo=algo, preset=preset, overrides=overrides).to_yaml(), nl=False)
+    extra = list(overrides) + ([f"run.t_max={steps}"] if steps is not None else [])
+    cfg = make_config(algo, map_name, seed=seed, preset=preset, config_file=config_file, env=env_backend,
+                      overrides=extra, say=_say)
+    click.echo(cfg.to_yaml(), nl=False)
+
+
+def _say(line: str) -> None:
+    click.echo(f"note: {line}", err=True)
 
 
 for _command in (bench, table, plot, export):

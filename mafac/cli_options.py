@@ -19,6 +19,16 @@ def config_options(f):
     return f
 
 
+def run_options(f):
+    """What names one run (`train` and `config`): each defaults to the --config file's, then
+    to qmix / 3m / 0 / the preset's run.t_max."""
+    f = click.option("--steps", type=int, default=None, help="Env steps to train (run.t_max).")(f)
+    f = click.option("--seed", type=int, default=None, help="Random seed (default: the config file's, else 0).")(f)
+    f = click.option("--map", "map_name", default=None, help="Map / scenario name (default: the config file's, else 3m).")(f)
+    f = click.option("--algo", default=None, help="Algorithm (mixer); see `mafac list` (default: the config file's, else qmix).")(f)
+    return f
+
+
 class progress_bar:
     """A tqdm bar fed by the trainer's Progress callbacks: env steps, episodes, win rate, epsilon, ETA."""
 

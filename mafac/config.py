@@ -56,6 +56,10 @@ class ReplayConfig:
 class LearnerConfig:
     gamma: float = 0.99
     lr: float = 5e-4
+    # linear: lr falls linearly from `lr` at env step 0 to `lr_final` at run.t_max (PQN on SMAX
+    # decays to 0): late updates then refine the greedy policy instead of jittering it
+    lr_schedule: str = "constant"
+    lr_final: float = 0.0
     optimizer: str = "rmsprop"  # rmsprop (PyMARL) | adam (pymarl2)
     optim_alpha: float = 0.99  # RMSprop smoothing
     optim_eps: float = 1e-5
@@ -142,12 +146,13 @@ PRESETS: Dict[str, Dict[str, Any]] = {
 
 _ALLOWED = {
     "learner.optimizer": ("rmsprop", "adam"),
+    "learner.lr_schedule": ("constant", "linear"),
     "replay.obs_dtype": ("float16", "float32"),
 }
 
 
 def build_config(
-    algo: str = "qmix",
+    algo: Optional[str] = None,
     map_name: Optional[str] = None,
     seed: Optional[int] = None,
     preset: Optional[str] = None,
@@ -155,11 +160,15 @@ def build_config(
     overrides: typing.Sequence[str] = (),
     env_backend: Optional[str] = None,
     default_preset: str = "pymarl",
+    say: Optional[typing.Callable[[str], None]] = None,
 ) -> Config:
     """Resolve a config in the documented order and validate the names it refers to.
 
-    `default_preset` is the preset used when neither `preset` nor the config file names one
-    (`mafac bench` passes its own, see mafac.bench.spec.BENCH_PRESET)."""
+    Every key of `config_file`, `algo` and `preset` included, applies unless an argument
+    (`algo`, `map_name`, `seed`, `env_backend`, `preset`: None means "not given") or an override
+    names it too; then the argument wins, and `say` (if given) is told in one line, because a
+    config file is a promise about what runs. `default_preset` is the preset used when neither
+    `preset` nor the config file names one."""
     from mafac.mixers import get_mixer
 
     file_data: Dict[str, Any] = {}
@@ -167,15 +176,31 @@ def build_config(
         file_data = load_yaml(config_file)
         if not isinstance(file_data, dict):
             raise MafacError(f"{config_file}: expected a mapping of config sections, got {type(file_data).__name__}")
-    algo = file_data.get("algo", algo) if algo is None else algo
+    from_file = dict(_flatten(file_data))
     parsed = [_parse_override(o) for o in overrides]
+    given = {"algo": algo, "preset": preset, "seed": seed, "env.map": map_name, "env.backend": env_backend}
+    flags = {"algo": "--algo", "preset": "--preset", "seed": "--seed", "env.map": "--map", "env.backend": "--env"}
+    if say is not None:
+        for key, value in given.items():
+            if value is not None and key in from_file and from_file[key] != value:
+                say(f"{flags[key]} {value} overrides {key}: {from_file[key]} in {config_file}")
+        for key, value in parsed:
+            if key in from_file and from_file[key] != value:
+                say(f"--set {key}={value} overrides {key}: {from_file[key]} in {config_file}")
+    algo = algo if algo is not None else from_file.get("algo", "qmix")
+    preset = preset if preset is not None else from_file.get("preset")
     for key, value in parsed:  # algo and preset decide the defaults, so they are read first
         if key == "algo":
             algo = value
         if key == "preset":
             preset = value
+    if "algo" in from_file and from_file["algo"] != algo:  # the file's mixer section is another mixer's
+        dropped = sorted(k for k in from_file if k.startswith("mixer."))
+        from_file = {k: v for k, v in from_file.items() if not k.startswith("mixer.")}
+        if dropped and say is not None:
+            say(f"the mixer section of {config_file} is {from_file['algo']}'s; {algo} uses its own defaults")
     mixer_cls = get_mixer(algo)
-    preset = preset or file_data.get("preset", default_preset)
+    preset = preset or default_preset
     if preset not in PRESETS:
         raise unknown("preset", preset, PRESETS)
     cfg = Config(algo=algo, preset=preset, mixer=mixer_cls.Config())
@@ -183,7 +208,7 @@ def build_config(
         set_key(cfg, key, value)
     for key, value in getattr(mixer_cls, "default_overrides", {}).items():
         set_key(cfg, key, value)
-    for key, value in _flatten(file_data):
+    for key, value in from_file.items():
         if key not in ("algo", "preset"):
             set_key(cfg, key, value)
     if map_name is not None:
@@ -223,6 +248,8 @@ def validate(cfg: Config) -> None:
         raise MafacError(f"bad value {cfg.learner.gamma!r} for learner.gamma; it must be in (0, 1]")
     if cfg.learner.lr <= 0:
         raise MafacError(f"bad value {cfg.learner.lr!r} for learner.lr; it must be > 0")
+    if not 0.0 <= cfg.learner.lr_final <= cfg.learner.lr:
+        raise MafacError(f"bad value {cfg.learner.lr_final!r} for learner.lr_final; it must be in [0, learner.lr]")
     from mafac.device import check_device_name
 
     check_device_name(cfg.run.device)
