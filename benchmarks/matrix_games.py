@@ -81,7 +81,7 @@ def main() -> None:
     for game in a.games.split(","):
         if game == "two_step":
             a2, b2 = two_step_payoffs()
-            md += [f"## two_step", "", f"Payoffs: state 2A {a2.tolist()}, state 2B {b2.tolist()}; agent 1's first action picks 2A (0) or 2B (1). Optimal return 8.", ""]
+            md += ["## two_step", "", f"Payoffs: state 2A {a2.tolist()}, state 2B {b2.tolist()}; agent 1's first action picks 2A (0) or 2B (1). Optimal return 8.", ""]
         else:
             md += [f"## {game}", "", f"Payoff: {payoff_matrix(game).tolist()}", ""]
         md += ["| exploration | algo | greedy joint action | greedy payoff | learned table | published |",

@@ -243,7 +243,7 @@ def test_worker_seeds_are_seed_plus_index_and_deterministic(make_env):
     pair = make_env(n_envs=2, seed=10)
     single = make_env(n_envs=1, seed=11)
     again = make_env(n_envs=2, seed=10)
-    a, b, c = pair.reset(), single.reset(), again.reset()
+    a, _, _ = pair.reset(), single.reset(), again.reset()
     rng = np.random.default_rng(3)
     for _ in range(40):
         acts = random_actions(rng, a.avail_actions)

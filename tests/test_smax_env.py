@@ -8,7 +8,7 @@ import pytest
 from conftest import TINY_MAX_STEPS
 from mafac.envs import make_env
 from mafac.envs.base import EnvInfo, Observation
-from mafac.envs.smax import SMAX_MAPS, SMAXEnv
+from mafac.envs.smax import SMAX_MAPS
 from mafac.errors import MafacError
 
 # SMAX's discrete actions: 4 moves, then stop (index num_movement_actions - 1 = 4), then one attack

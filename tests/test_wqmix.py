@@ -69,7 +69,7 @@ def by_definition(learner: Learner, batch: EpisodeBatch, optimistic: bool):
     mixer, target_mixer = learner.mixer, learner.target_mixer
     qmix_terms, central_terms, weights = [], [], []
     for b in range(batch.obs.shape[0]):
-        on, tg = qs(learner.agent, b), qs(learner.target_agent, b)
+        on = qs(learner.agent, b)
         star_on, star_tg = qs(learner.second_agent, b), qs(learner.target_second_agent, b)
         for t in range(int(batch.mask[b].sum())):
             u = batch.actions[b, t]

@@ -203,9 +203,9 @@ def improvement(res: Results, colours: Colours, plt, reps: int) -> object:
     right.set_ylim(ax.get_ylim())
     right.set_yticks(range(len(pairs)))
     right.set_yticklabels([y for _, y in pairs])
-    for tick, (x, y) in zip(ax.get_yticklabels(), pairs):
+    for tick, (x, _) in zip(ax.get_yticklabels(), pairs):
         tick.set_color(colours[x])
-    for tick, (x, y) in zip(right.get_yticklabels(), pairs):
+    for tick, (_, y) in zip(right.get_yticklabels(), pairs):
         tick.set_color(colours[y])
     ax.axvline(0.5, color="grey", ls="--", lw=1)
     ax.set_xlabel("P(left algorithm > right algorithm) over maps")

@@ -113,7 +113,7 @@ class BatchedEnv(ABC):
     def restore(self, snapshot: object) -> None:
         raise NotImplementedError(f"{type(self).__name__} cannot restore a snapshot")
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 (optional: most backends hold nothing to release)
         pass
 
     def __enter__(self):

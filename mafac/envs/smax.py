@@ -206,7 +206,6 @@ class SMAXEnv(BatchedEnv):
         n_allies = env.num_allies
         agents = env.agents
         n_actions = int(env.action_spaces[agents[0]].n)
-        n_units = env.num_allies + env.num_enemies
         n_types = int(env.unit_type_bits)
         type_health = jnp.asarray(env.unit_type_health)
         type_cooldown = jnp.asarray(env.unit_type_weapon_cooldowns)
