@@ -11,6 +11,7 @@ import click
 
 from mafac.analysis.cli import export, plot, table
 from mafac.bench.cli import bench
+from mafac.sweep.cli import sweep
 from mafac.cli_options import config_options, run_options
 from mafac.errors import MafacError
 
@@ -48,7 +49,7 @@ def train(algo, map_name, seed, steps, out, overrides, config_file, preset, env_
     aborted = int(rows["train_aborted"].fillna(0).sum() + rows["test_aborted"].fillna(0).sum())
     note = f" ({aborted} episodes aborted by SC2 restarts, left out of win rates)" if aborted else ""
     click.echo(f"done: test win rate {last['test_win_rate']:.3f}, test return {last['test_return']:.2f} "
-               f"at {last['env_steps']:,} env steps, {last['wall_s']:.0f} s{note}. Run dir: {run_dir}")
+               f"at {int(last['env_steps']):,} env steps, {last['wall_s']:.0f} s{note}. Run dir: {run_dir}")
 
 
 @cli.command(name="eval")
@@ -111,7 +112,7 @@ def _say(line: str) -> None:
     click.echo(f"note: {line}", err=True)
 
 
-for _command in (bench, table, plot, export):
+for _command in (bench, sweep, table, plot, export):
     cli.add_command(_command)
 
 

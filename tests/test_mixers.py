@@ -133,6 +133,8 @@ def test_every_built_in_trains_end_to_end(algo, tmp_path):
         "run.t_max=96", "run.test_interval=48", "env.n_envs=4", "env.test_n_envs=4", "replay.capacity=64",
         "learner.batch_size=8", "learner.start_episodes=8", "agent.hidden_dim=16"])
     rows = train_run(cfg, tmp_path / "run")
-    assert rows[-1]["env_steps"] == 96 and rows[-1]["updates"] > 0
-    assert all(math.isfinite(r["loss"]) for r in rows if not math.isnan(r["loss"]))
+    assert rows[-1]["env_steps"] == 96 and rows[0]["updates"] == 0 and rows[1]["updates"] > 0
+    # the first row is the evaluation before any update (no loss yet); every later one averages
+    # real updates, so a NaN there is a broken loss, not a missing one
+    assert math.isnan(rows[0]["loss"]) and all(math.isfinite(r["loss"]) for r in rows[1:]), rows
     assert (tmp_path / "run" / "checkpoint.pt").exists()

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import csv
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -229,13 +230,17 @@ def test_example_in_bench_and_table(tmp_path, tiny_overrides):
     proc = subprocess.run(CMD + ["bench", "--algos", "qmix,wvdn", "--maps", "3m", "--seeds", "1", "--steps", "200",
                                  *sets], capture_output=True, text=True, timeout=600, cwd=tmp_path, env=env)
     assert proc.returncode == 0, proc.stderr
-    text = proc.stdout
     table = subprocess.run(CMD + ["table", "results"], capture_output=True, text=True, timeout=300,
                            cwd=tmp_path, env=env)
     assert table.returncode == 0, table.stderr
     text = table.stdout
-    rows = [l for l in text.splitlines() if "3m" in l or "qmix" in l or "wvdn" in l]
-    assert any("qmix" in l for l in rows) and any("wvdn" in l for l in rows), text
+    cells = [[c.strip() for c in l.strip().strip("|").split("|")] for l in text.splitlines() if l.startswith("|")]
+    header = next(c for c in cells if c[0] == "map")
+    row = next((c for c in cells if c[0] == "3m"), None)
+    assert row is not None, f"no 3m row in the table:\n{text}"
+    for algo in ("qmix", "wvdn"):  # a column for each, and a measured value in the 3m row
+        assert algo in header, text
+        assert re.match(r"\**\d\.\d\d", row[header.index(algo)]), (algo, text)
 
 
 # -- the documented example plugin ------------------------------------------------------------------

@@ -139,7 +139,7 @@ def bench_costs(paths: Sequence[str | Path]) -> List[str]:
         except (OSError, ValueError, AttributeError, KeyError, TypeError):
             continue
         if sessions:
-            notes.append(f"Bench {p}: {total / 60:.1f} min of wall time over {len(sessions)} session(s), "
+            notes.append(f"Bench {Path(p).name}: {total / 60:.1f} min of wall time over {len(sessions)} session(s), "
                          f"{sessions[0]['started']} to {sessions[-1]['ended']}.")
     return notes
 
