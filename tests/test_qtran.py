@@ -11,8 +11,6 @@ from mafac.config import build_config
 from mafac.envs.base import EnvInfo
 from mafac.mixers import get_mixer
 from mafac.mixers.base import LossContext, MixInput
-from mafac.analysis.qtables import joint_q_tables
-from mafac.train import Trainer
 
 INFO = EnvInfo(n_agents=3, n_actions=4, obs_dim=5, state_dim=6, episode_limit=5)
 
@@ -71,7 +69,6 @@ def test_qtran_losses_match_their_definitions():
 def test_qtran_td_loss_is_q_jt_against_target_mixer():
     """L_td through the shared learner equals the masked mean of (Q_jt(s,u) - y)^2."""
     from mafac.agent import build_agent
-    from mafac.config import Config
     from mafac.learner import Learner
     from mafac.replay import EpisodeBatch
 
@@ -90,37 +87,3 @@ def test_qtran_td_loss_is_q_jt_against_target_mixer():
     q_jt = mixer(MixInput(q[:, :1].gather(-1, batch.actions.unsqueeze(-1)).squeeze(-1), batch.actions, batch.state[:, :1], h[:, :1]))
     expected = ((q_jt[..., 0] - batch.reward) ** 2).mean()  # terminal: the target is the reward itself
     assert float(stats["td_loss"]) == pytest.approx(float(expected), rel=1e-5)
-
-
-def _trained(algo: str, game: str, steps: int = 3000) -> Trainer:
-    cfg = build_config(algo=algo, map_name=game, seed=0, preset="matrix",
-                       overrides=[f"run.t_max={steps}", "run.checkpoint=false", "exploration.uniform=true",
-                                  "run.test_interval=100000"])
-    import tempfile
-
-    trainer = Trainer(cfg, tempfile.mkdtemp())
-    trainer.run()
-    return trainer
-
-
-def test_qtran_finds_the_optimum_of_qtran_game_where_vdn_and_qmix_do_not():
-    assert joint_q_tables(_trained("qtran", "qtran_game")).greedy == (0, 0)
-    assert joint_q_tables(_trained("vdn", "qtran_game")).greedy != (0, 0)
-    assert joint_q_tables(_trained("qmix", "qtran_game")).greedy != (0, 0)
-
-
-@pytest.mark.parametrize("algo", ["ow_qmix", "cw_qmix", "qtran_alt"])
-def test_weighted_qmix_and_qtran_alt_find_the_optimum_of_qtran_game(algo):
-    """Rashid et al. 2020 (OW/CW-QMIX) and Son et al. 2019 (QTRAN-alt), with uniform exploration;
-    the QMIX test above is the control: same game, same exploration, suboptimal. 2000 env steps
-    (seed 0) are enough: seeds 0, 1 and 2 all give (0, 0) there."""
-    trainer = _trained(algo, "qtran_game", steps=2000)
-    tables = joint_q_tables(trainer)
-    assert tables.greedy == (0, 0)
-    assert trainer.rows[-1]["test_return"] == pytest.approx(8.0)
-
-
-@pytest.mark.parametrize("algo,expected", [("qmix", 8.0), ("vdn", 7.0)])
-def test_two_step_game_greedy_returns(algo, expected):
-    trainer = _trained(algo, "two_step")
-    assert trainer.rows[-1]["test_return"] == pytest.approx(expected)
