@@ -173,7 +173,14 @@ class Learner:
         stats.update({k: v.detach() for k, v in extras.items()})
         return total, stats
 
-    def train(self, batch: EpisodeBatch, episodes: int) -> Dict[str, float]:
+    def lr_at(self, env_steps: int) -> float:
+        """The learning rate at `env_steps` (a function of the step, so a resume needs no state)."""
+        if self.lc.lr_schedule == "constant":
+            return self.lc.lr
+        frac = min(1.0, max(0.0, env_steps / self.cfg.run.t_max))
+        return self.lc.lr + (self.lc.lr_final - self.lc.lr) * frac
+
+    def train(self, batch: EpisodeBatch, episodes: int, env_steps: int = 0) -> Dict[str, float]:
         total, stats = self.loss(batch)
         if not torch.isfinite(total):
             raise NonFiniteLoss(f"non-finite loss ({float(total.detach())}) at update {self.updates}; "
@@ -181,6 +188,9 @@ class Learner:
         self.optimizer.zero_grad(set_to_none=True)
         total.backward()
         grad_norm = torch.nn.utils.clip_grad_norm_(self.params, self.lc.grad_clip)
+        lr = self.lr_at(env_steps)
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
         self.optimizer.step()
         self.updates += 1
         if episodes - self.last_target_update_episode >= self.lc.target_update_episodes:
@@ -188,6 +198,7 @@ class Learner:
             self.last_target_update_episode = episodes
         out = {k: float(v) for k, v in stats.items()}
         out["loss"] = float(total.detach())
+        out["lr"] = lr
         out["grad_norm"] = float(grad_norm) if math.isfinite(float(grad_norm)) else float("nan")
         return out
 
