@@ -294,3 +294,24 @@ def test_acting_inputs_equal_the_learners(last_action, agent_id):
         obs = torch.randn(4, INFO.n_agents, INFO.obs_dim, generator=gen)
         last = torch.randint(-1, INFO.n_actions, (4, INFO.n_agents), generator=gen)
         assert torch.equal(step(obs, last), build_inputs(obs, last, INFO, cfg))
+
+
+def test_linear_lr_schedule_reaches_lr_final_at_t_max():
+    from mafac.envs import make_env
+    from mafac.replay import EpisodeBuffer
+
+    cfg = build_config(algo="vdn", map_name="two_step", preset="matrix",
+                       overrides=["learner.lr_schedule=linear", "learner.lr=0.002", "learner.lr_final=0.0005",
+                                  "run.t_max=1000"])
+    info = make_env("matrix", "two_step", 1, 0, cfg.env.kwargs).info
+    learner = Learner(info, cfg, build_agent(info, cfg.agent), get_mixer("vdn")(info, cfg.mixer, cfg.agent.hidden_dim))
+    assert [learner.lr_at(s) for s in (0, 500, 1000, 5000)] == pytest.approx([0.002, 0.00125, 0.0005, 0.0005])
+    buffer = EpisodeBuffer(info, 8, "float32")
+    buffer.lengths[:4], buffer.size = 2, 4
+    stats = learner.train(buffer.sample(4), episodes=0, env_steps=500)
+    assert stats["lr"] == pytest.approx(0.00125)
+    assert all(g["lr"] == pytest.approx(0.00125) for g in learner.optimizer.param_groups)
+    constant = build_config(algo="vdn", map_name="two_step", preset="matrix", overrides=["learner.lr=0.002"])
+    assert constant.learner.lr_schedule == "constant"
+    with pytest.raises(MafacError, match="learner.lr_final"):
+        build_config(overrides=["learner.lr=0.001", "learner.lr_final=0.01"])
