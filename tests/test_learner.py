@@ -307,6 +307,8 @@ def test_linear_lr_schedule_reaches_lr_final_at_t_max():
     learner = Learner(info, cfg, build_agent(info, cfg.agent), get_mixer("vdn")(info, cfg.mixer, cfg.agent.hidden_dim))
     assert [learner.lr_at(s) for s in (0, 500, 1000, 5000)] == pytest.approx([0.002, 0.00125, 0.0005, 0.0005])
     buffer = EpisodeBuffer(info, 8, "float32")
+    for v in buffer.data.values():
+        v.zero_()
     buffer.lengths[:4], buffer.size = 2, 4
     stats = learner.train(buffer.sample(4), episodes=0, env_steps=500)
     assert stats["lr"] == pytest.approx(0.00125)
