@@ -1,0 +1,66 @@
+"""The `mafac sweep` command: `mafac bench`'s options, plus the search's own."""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+
+import click
+
+from mafac.cli_options import grid_options
+from mafac.errors import MafacError
+
+
+def parse_budget(text):
+    """'4h', '90m', '45s' or plain seconds -> seconds."""
+    if text is None:
+        return None
+    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([hms]?)\s*", str(text))
+    if not m or float(m.group(1)) <= 0:
+        raise MafacError(f"bad --budget {text!r}; expected a duration like 4h, 90m or 600s")
+    return float(m.group(1)) * {"h": 3600, "m": 60, "s": 1, "": 1}[m.group(2)]
+
+
+@click.command()
+@grid_options
+@click.option("--space", "space_file", type=click.Path(dir_okay=False), default=None,
+              help="YAML: config keys to ranges or choices, e.g. 'learner.lr: {log: [1e-4, 3e-3]}'.")
+@click.option("--trials", type=int, default=None, help="Trials in the study in all (a rerun runs only what is missing).")
+@click.option("--objective", default="final", show_default=True,
+              help="final[:K] (mean of the last K evaluations), auc, time-to:X[:K] (wall s), steps-to:X[:K].")
+@click.option("--sampler", default="tpe", show_default=True, help="tpe, random or grid.")
+@click.option("--sampler-seed", type=int, default=0, show_default=True, help="Seed of the sampler.")
+@click.option("--pruner", default="median", show_default=True, help="median, halving or none.")
+@click.option("--no-prune", is_flag=True, help="Same as --pruner none.")
+@click.option("--budget", default=None, help="Start no trial after this much wall time, e.g. 4h (rerun to continue).")
+@click.option("--show", "show_dir", type=click.Path(file_okay=False), default=None,
+              help="Print the trials table of a stored sweep and exit.")
+def sweep(algos, maps, seeds, steps, workers, executor, address, name, out_root, force, memory, overrides, config_file,
+          preset, env_backend, space_file, trials, objective, sampler, sampler_seed, pruner, no_prune, budget,
+          show_dir) -> None:
+    """Search hyper-parameters: each trial is a bench of the grid with the trial's settings."""
+    try:
+        import optuna  # noqa: F401
+    except ImportError:
+        raise MafacError("mafac sweep needs Optuna: pip install 'mafac[sweep]'")
+    if show_dir is not None:
+        from mafac.sweep.report import summary
+        from mafac.sweep.study import open_stored
+
+        click.echo(summary(open_stored(show_dir)), nl=False)
+        return
+    from mafac.bench.spec import default_name, parse_list, parse_seeds
+    from mafac.sweep.study import Sweep, SweepSpec
+
+    if space_file is None or trials is None:
+        raise MafacError("mafac sweep needs --space FILE and --trials N (or --show DIR)")
+    algo_list, map_list = parse_list(algos, "algos"), parse_list(maps, "maps")
+    spec = SweepSpec(name=name or "sweep_" + default_name(algo_list, map_list), space_file=space_file, trials=trials,
+                     algos=algo_list, maps=map_list, seeds=parse_seeds(seeds), steps=steps, preset=preset,
+                     env=env_backend, config_file=config_file, overrides=list(overrides), objective=objective,
+                     sampler=sampler, pruner="none" if no_prune else pruner, sampler_seed=sampler_seed,
+                     workers=workers or (os.cpu_count() or 1), executor=executor, address=address, memory=memory,
+                     out_root=out_root, budget_s=parse_budget(budget), force=force)
+    if Sweep(spec).run():
+        sys.exit(1)

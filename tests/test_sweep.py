@@ -1,0 +1,141 @@
+"""`mafac sweep` on matrix games (seconds a trial): the grid finds the known best setting, a sweep
+killed with -9 continues without repeating finished trials, and a bad space file is one line."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("optuna")
+
+from mafac.cli import main  # noqa: E402
+
+# An additive 8x8 game, best only at (0, 0) (8; the next best 5): VDN represents it exactly, so
+# with a working learning rate every seed finds (0, 0); an untrained network's greedy joint
+# action is (0, 0) with probability 1/64 per seed.
+R = [4, 0, 1, 0, 1, 0, 1, 0]
+PAYOFF = [[a + b for b in R] for a in R]
+GRID = ["--algos", "vdn", "--maps", "custom", "--env", "matrix", "--preset", "matrix", "--workers", "1",
+        "--set", f"env.kwargs.payoff={json.dumps(PAYOFF)}", "--set", "exploration.uniform=true",
+        "--set", "run.test_interval=250"]
+
+
+def sweep_cmd(root: Path, space: Path, *extra) -> list:
+    return [sys.executable, "-m", "mafac", "sweep", *GRID, "--space", str(space), "--out-root", str(root), *extra]
+
+
+def study(root: Path):
+    import optuna
+
+    return optuna.load_study(study_name=root.name, storage=f"sqlite:///{root / 'study.db'}")
+
+
+@pytest.mark.slow
+def test_grid_finds_the_known_best_setting(tmp_path):
+    space = tmp_path / "space.yaml"
+    space.write_text("learner.lr: [1.0e-7, 0.002]\n")
+    proc = subprocess.run(sweep_cmd(tmp_path, space, "--seeds", "2", "--steps", "1500", "--trials", "2",
+                                    "--sampler", "grid", "--no-prune", "--name", "g"),
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    s = study(tmp_path / "g")
+    assert [t.state.name for t in s.trials] == ["COMPLETE", "COMPLETE"]
+    assert s.best_params == {"learner.lr": 0.002} and s.best_value == 1.0
+    worst = min(t.value for t in s.trials)
+    assert worst < 1.0
+    best = (tmp_path / "g" / "best_config.yaml").read_text()
+    assert "lr: 0.002" in best and "algo: vdn" in best
+    for f in ("trials.csv", "trials.md", "plots/history.png", "plots/objective_vs_params.png"):
+        assert (tmp_path / "g" / f).stat().st_size > 0, f
+    assert "| 0 | complete |" in (tmp_path / "g" / "trials.md").read_text()
+    # the best config is a --config file that trains exactly that run
+    shown = subprocess.run([sys.executable, "-m", "mafac", "config", "--config", str(tmp_path / "g" / "best_config.yaml")],
+                           capture_output=True, text=True, timeout=120)
+    assert shown.returncode == 0 and "lr: 0.002" in shown.stdout, shown.stderr
+    listed = subprocess.run([sys.executable, "-m", "mafac", "sweep", "--show", str(tmp_path / "g")],
+                            capture_output=True, text=True, timeout=120)
+    assert listed.returncode == 0 and "Best: trial" in listed.stdout, listed.stderr
+
+
+@pytest.mark.slow
+def test_kill_9_mid_study_then_rerun_continues(tmp_path):
+    space = tmp_path / "space.yaml"
+    space.write_text("learner.lr: [0.002, 0.001, 0.0005]\n")
+    steps = 3000
+    cmd = sweep_cmd(tmp_path, space, "--seeds", "1", "--steps", str(steps), "--trials", "3", "--sampler", "grid",
+                    "--no-prune", "--name", "k")
+    root = tmp_path / "k"
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.time() + 400
+    try:  # kill once trial 0 is done and trial 1 has checkpointed, at most half way
+        while time.time() < deadline:
+            t1 = [json.loads(p.read_text()) for p in root.glob("trials/t001/runs/*/run.json") if p.stat().st_size]
+            if (root / "trials/t000/summary.json").exists() and any(0 < i["env_steps"] <= steps // 2 for i in t1):
+                break
+            time.sleep(0.05)
+        else:
+            pytest.fail("trial 1 never reached a checkpoint")
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    first = [(t.state.name, t.params["learner.lr"]) for t in study(root).trials]
+    assert [state for state, _ in first] == ["COMPLETE", "RUNNING"]
+    done_metrics = {p: p.stat().st_mtime_ns for p in root.glob("trials/t000/runs/*/metrics.csv")}
+    assert done_metrics
+    rerun = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert rerun.returncode == 0, rerun.stderr[-3000:]
+    assert "1 of 3 trials finished, 1 to resume" in rerun.stderr
+    again = study(root)
+    assert [t.state.name for t in again.trials] == ["COMPLETE"] * 3  # resumed, not asked again
+    assert [t.params["learner.lr"] for t in again.trials[:2]] == [lr for _, lr in first]
+    assert done_metrics == {p: p.stat().st_mtime_ns for p in root.glob("trials/t000/runs/*/metrics.csv")}
+    log = (root / "trials/t001/bench.log").read_text()
+    assert log.count("mafac bench t001:") == 2  # trial 1's bench ran twice: killed, then resumed
+    assert sorted({t.params["learner.lr"] for t in again.trials}) == [0.0005, 0.001, 0.002]
+
+
+@pytest.mark.parametrize("space,needles", [
+    ("learner.lrr: [0.1, 0.2]\n", ["learner.lrr", "unknown config key", "learner.lr"]),
+    ("learner.lr: {log: [0.0, 0.1]}\n", ["learner.lr", "log", "low > 0"]),
+    ("learner.lr: {range: [0.1, 0.01]}\n", ["learner.lr", "empty"]),
+    ("learner.lr: {uniform: [0.1, 0.2]}\n", ["learner.lr", "bad spec", "{log: [low, high]}"]),
+    ("learner.optimizer: [adam, sgd]\n", ["learner.optimizer", "'sgd'", "rmsprop"]),
+    ("algo: [vdn, qmix]\n", ["'algo'", "--algos"]),
+    ("- learner.lr\n", ["expected a mapping"]),
+    ("learner.lr: {log: [1.0e-4, 1.0e-3]}\n", ["--sampler grid needs choices", "learner.lr"]),
+])
+def test_a_bad_space_is_one_line(tmp_path, capsys, space, needles):
+    path = tmp_path / "space.yaml"
+    path.write_text(space)
+    code = main(["sweep", *GRID, "--space", str(path), "--trials", "2", "--sampler", "grid", "--steps", "100",
+                 "--out-root", str(tmp_path), "--name", "bad"])
+    err = capsys.readouterr().err.strip()
+    assert code == 1 and len(err.splitlines()) == 1 and err.startswith("error: "), err
+    for needle in needles:
+        assert needle in err, (needle, err)
+    assert not (tmp_path / "bad" / "trials").exists()  # nothing ran
+
+
+@pytest.mark.parametrize("args,needle", [
+    (["--objective", "best"], "bad --objective 'best'"),
+    (["--sampler", "cmaes"], "unknown sampler 'cmaes'"),
+    (["--budget", "soon"], "bad --budget 'soon'"),
+    (["--trials", "0"], "bad --trials 0"),
+])
+def test_bad_sweep_options_are_one_line(tmp_path, capsys, args, needle):
+    path = tmp_path / "space.yaml"
+    path.write_text("learner.lr: [0.001, 0.002]\n")
+    base = {"--trials": "2"}
+    for flag, value in zip(args[::2], args[1::2]):
+        base[flag] = value
+    flat = [x for kv in base.items() for x in kv]
+    code = main(["sweep", *GRID, "--space", str(path), "--out-root", str(tmp_path), "--name", "bad", *flat])
+    err = capsys.readouterr().err.strip()
+    assert code != 0 and len(err.splitlines()) == 1 and needle in err, err
