@@ -38,8 +38,9 @@ setup(
     ],
     extras_require={
         # ray: the bench tests run the Ray executor for real; tensorboard: its test reads the event files
-        "dev": ["pytest>=7", "ray>=2.9", "tensorboard>=2.14"],
+        "dev": ["pytest>=7", "ray>=2.9", "tensorboard>=2.14", "optuna>=3.4", "ruff>=0.5"],
         "ray": ["ray>=2.9"],
+        "sweep": ["optuna>=3.4"],  # mafac sweep
         "tensorboard": ["tensorboard>=2.14"],  # run.tensorboard=true (torch's SummaryWriter needs it)
         # SMAC is not on PyPI under its own name (PyPI's `smac` is an unrelated optimiser):
         # install it from its repository, see README "Real StarCraft II".
