@@ -362,6 +362,7 @@ def _check_reference(new: Path, ref: Path):
                           capture_output=True, text=True, timeout=120)
 
 
+@pytest.mark.slow
 def test_check_reference_agrees_with_a_rerun_and_flags_a_broken_learner(bench, tmp_path):
     # Same directory name on both sides: the labels must still tell them apart.
     rerun, broken = tmp_path / "a" / "bench", tmp_path / "broken"

@@ -66,6 +66,7 @@ def test_train_and_bench_are_modules_and_functions():
     assert mafac.train.train_run is train_run
 
 
+@pytest.mark.slow
 def test_bench_through_the_api(tmp_path, tiny_overrides):
     settings = dict(s.split("=", 1) for s in tiny_overrides() if not s.startswith("run.t_max"))
     data = mafac.bench("vdn", ["3m"], seeds=[0], steps=200, workers=1, name="api", out_root=tmp_path, **settings)

@@ -51,6 +51,7 @@ def test_grid_expansion_and_naming(tmp_path):
     assert estimate_seconds(two, 2) == pytest.approx(estimate_seconds(two, 1) / 2)
 
 
+@pytest.mark.slow
 def test_tiny_bench_end_to_end_then_resume_is_a_no_op(tmp_path, tiny_overrides):
     cmd = _bench(tmp_path, "tiny", tiny=tiny_overrides)
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
@@ -67,13 +68,17 @@ def test_tiny_bench_end_to_end_then_resume_is_a_no_op(tmp_path, tiny_overrides):
     assert str(tmp_path) not in (root / "table.md").read_text()  # committed files name no absolute path
     assert (root / "plots" / "learning_curves.png").stat().st_size > 1000
     before = {p: p.stat().st_mtime_ns for p in root.glob("runs/*/metrics.csv")}
+    plots_before = (root / "plots" / "learning_curves.png").stat().st_mtime_ns
     again = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert again.returncode == 0 and "4 already done" in again.stderr
     sessions = json.loads((root / "summary.json").read_text())["sessions"]  # the bench's own cost, per invocation
     assert len(sessions) == 2 and all(s["wall_s"] > 0 for s in sessions) and sessions[0]["wall_s"] > sessions[1]["wall_s"]
     assert before == {p: p.stat().st_mtime_ns for p in root.glob("runs/*/metrics.csv")}
+    assert "up to date" in again.stderr  # and the table and plots are not drawn again
+    assert (root / "plots" / "learning_curves.png").stat().st_mtime_ns == plots_before
 
 
+@pytest.mark.slow
 def test_sigkill_then_resume_equals_uninterrupted(tmp_path, tiny_overrides):
     steps = 1600
     ref = subprocess.run(_bench(tmp_path / "a", "b", algos="qmix", steps=steps, tiny=tiny_overrides),
@@ -108,6 +113,7 @@ def test_sigkill_then_resume_equals_uninterrupted(tmp_path, tiny_overrides):
         pd.testing.assert_frame_equal(a[run], b[run])
 
 
+@pytest.mark.slow
 def test_failed_run_is_isolated_and_reported(tmp_path, tiny_overrides):
     # an absurd learning rate, given through --config: the loss is non-finite at the first update
     cfg = tmp_path / "cfg.yaml"
@@ -121,6 +127,7 @@ def test_failed_run_is_isolated_and_reported(tmp_path, tiny_overrides):
     assert (tmp_path / "f" / "runs" / "vdn__3m__s0" / "error.txt").exists()
 
 
+@pytest.mark.slow
 def test_one_failure_does_not_stop_the_others(tmp_path):
     """The payoff kwarg only affects the `custom` map: its huge payoff overflows the loss to inf,
     so that run fails with a non-finite loss while `qtran_game` trains to the end."""
@@ -135,6 +142,7 @@ def test_one_failure_does_not_stop_the_others(tmp_path):
     assert summary["vdn__qtran_game__s0"]["status"] == "done" and summary["vdn__qtran_game__s0"]["env_steps"] >= 300
 
 
+@pytest.mark.slow
 def test_changed_grid_is_refused_unless_forced(tmp_path):
     common = ["--env", "matrix", "--preset", "matrix", "--maps", "qtran_game", "--seeds", "1", "--steps", "200",
               "--workers", "1", "--out-root", str(tmp_path), "--name", "g", "--set", "run.test_interval=100"]
@@ -147,6 +155,8 @@ def test_changed_grid_is_refused_unless_forced(tmp_path):
     assert json.loads((tmp_path / "g" / "manifest.json").read_text())["grid"]["algos"] == ["vdn", "qmix"]
 
 
+@pytest.mark.slow
+@pytest.mark.cluster
 def test_ray_executor_gives_the_same_layout(tmp_path):
     pytest.importorskip("ray", reason="ray is the optional extra mafac[ray]")
     cmd = MAFAC + ["bench", "--algos", "vdn,qmix", "--maps", "qtran_game", "--env", "matrix", "--preset", "matrix",
@@ -168,10 +178,13 @@ def test_ray_executor_gives_the_same_layout(tmp_path):
     (["--workers", "0"], "--workers"),
     (["--steps", "-5"], "--steps"),
 ])
-def test_bad_options_are_one_line_errors(tmp_path, args, needle):
-    out = subprocess.run(MAFAC + ["bench", "--out-root", str(tmp_path)] + args, capture_output=True, text=True, timeout=120)
-    assert out.returncode != 0
-    assert "Traceback" not in out.stderr
-    lines = out.stderr.strip().splitlines()
-    assert len(lines) == 1 and needle in lines[0], out.stderr
+def test_bad_options_are_one_line_errors(tmp_path, args, needle, capsys):
+    from mafac.cli import main  # in process: the message is the point, not a second interpreter
+
+    code = main(["bench", "--out-root", str(tmp_path)] + args)
+    err = capsys.readouterr().err
+    assert code != 0
+    assert "Traceback" not in err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and needle in lines[0], err
     assert not (tmp_path / "runs").exists()

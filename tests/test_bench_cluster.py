@@ -17,6 +17,8 @@ import pandas as pd
 import pytest
 from plugin_dist import write_distribution
 
+pytestmark = [pytest.mark.slow, pytest.mark.cluster]  # a real local Ray cluster: minutes
+
 MAFAC = [sys.executable, "-m", "mafac"]
 GRID = ["--env", "matrix", "--preset", "matrix", "--maps", "climbing", "--seeds", "1", "--set", "run.test_interval=250"]
 

@@ -172,6 +172,7 @@ def test_shard_names_are_derived_never_read_from_the_checkpoint(done_run, run_co
     assert victim.exists() and torch.load(victim, weights_only=True)["keep"].item() == 1.0
 
 
+@pytest.mark.slow
 def test_bench_restarts_a_run_whose_checkpoint_is_refused(tmp_path, tiny_overrides):
     sets = [x for o in tiny_overrides(**{"run.t_max": 400}) if not o.startswith("run.t_max") for x in ("--set", o)]
     cmd = MAFAC + ["bench", "--algos", "qmix", "--maps", "3m", "--seeds", "1", "--steps", "400", "--workers", "1",

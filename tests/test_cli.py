@@ -22,6 +22,19 @@ def mafac(*args, cwd=None, timeout=240):
                           timeout=timeout, env={**os.environ, "PYTHONWARNINGS": "default"})
 
 
+class InProcess:
+    """`mafac ...` through the CLI's own main() in this process: what a subprocess would show
+    (exit code, stdout, stderr) for the error-message tests, without a second interpreter start."""
+
+    def __init__(self, capsys, *args):
+        from mafac.cli import main
+
+        capsys.readouterr()
+        self.returncode = main([str(a) for a in args])
+        captured = capsys.readouterr()
+        self.stdout, self.stderr = captured.out, captured.err
+
+
 def assert_one_line_error(proc, *needles, code=None):
     assert proc.returncode != 0, proc
     if code is not None:
@@ -46,24 +59,24 @@ def assert_one_line_error(proc, *needles, code=None):
     (["config", "--set", "agent.hidden_dim=0"], ["agent.hidden_dim", "0"]),
     (["config", "--preset", "fast", "--set", "learner.n_step=3"], ["learner.n_step=3", "learner.td_lambda=0.6"]),
 ])
-def test_bad_values_are_one_line_errors(args, needles, tmp_path):
-    proc = mafac(*args, "--out", tmp_path / "run") if args[0] == "train" else mafac(*args)
+def test_bad_values_are_one_line_errors(args, needles, tmp_path, capsys):
+    proc = InProcess(capsys, *args, "--out", tmp_path / "run") if args[0] == "train" else InProcess(capsys, *args)
     assert_one_line_error(proc, *needles, code=1)
     assert not (tmp_path / "run").exists()  # nothing ran
 
 
-def test_config_file_errors(tmp_path):
+def test_config_file_errors(tmp_path, capsys):
     missing = tmp_path / "nope.yaml"
-    assert_one_line_error(mafac("train", "--config", missing), str(missing), code=1)
+    assert_one_line_error(InProcess(capsys, "train", "--config", missing), str(missing), code=1)
     bad = tmp_path / "bad.yaml"
     bad.write_text("learner: {lr: 0.1\nrun: [\n")
-    assert_one_line_error(mafac("train", "--config", bad), "bad.yaml", "YAML", code=1)
+    assert_one_line_error(InProcess(capsys, "train", "--config", bad), "bad.yaml", "YAML", code=1)
     typo = tmp_path / "typo.yaml"
     typo.write_text("learner:\n  gama: 0.9\n")
-    assert_one_line_error(mafac("train", "--config", typo), "learner.gama", code=1)
+    assert_one_line_error(InProcess(capsys, "train", "--config", typo), "learner.gama", code=1)
 
 
-def test_usage_error_exit_code():
+def test_usage_error_exit_code():  # a real process: the exit code is what a shell sees
     proc = mafac("train", "--no-such-option")
     assert_one_line_error(proc, "--no-such-option", code=2)
 

@@ -53,6 +53,7 @@ def test_train_refuses_an_oversized_replay_before_anything_runs(tmp_path):
     assert not (tmp_path / "run").exists()
 
 
+@pytest.mark.slow
 def test_bench_fits_the_replay_to_a_memory_budget(tmp_path):
     """Two concurrent runs whose replays (10^8 one-step episodes) would not fit a 2.2 GiB budget:
     each replay is cut to fit 1.1 GiB per run, and the manifest records the capacity the runs

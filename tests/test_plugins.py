@@ -222,6 +222,7 @@ def test_example_trains_on_smax(tmp_path, tiny_overrides):
     assert "hidden: 32" in (run / "config.yaml").read_text()  # the plugin's own config, as mixer.*
 
 
+@pytest.mark.slow
 def test_example_in_bench_and_table(tmp_path, tiny_overrides):
     """`mafac bench --algos qmix,wvdn` runs both and its table (or `mafac table`) has a row for each."""
     require_example()

@@ -162,7 +162,10 @@ def _run_locked(jobs: List[Job], configs: Dict[str, Dict[str, object]], executor
                                  f"{j.steps:,} env steps and no error recorded; see {j.run_dir}")
         results[j.name] = from_dir
     write_json(root / SUMMARY_JSON, {"name": name, "runs": results, "sessions": _sessions(root, started)})
-    _aggregate(root)
+    if todo or not _aggregates_current(root):
+        _aggregate(root)
+    else:  # nothing ran: the table and plots already say everything (and cost seconds of bootstraps)
+        click.echo(f"  table.md and plots/ are up to date: `mafac table {root}` prints the table", err=True)
     failed = [k for k, r in results.items() if r.get("status") != STATUS_DONE]
     done = len(jobs) - len(failed)
     click.echo(f"bench {name}: {done}/{len(jobs)} runs done -> {root}", err=True)
@@ -203,6 +206,15 @@ def _result_from_dir(job: Job) -> Dict[str, object]:
     except Exception:  # missing or partial metrics: the status says enough
         pass
     return out
+
+
+def _aggregates_current(root: Path) -> bool:
+    """table.md and the plots exist and are newer than every run's metrics."""
+    table, plots = root / "table.md", sorted((root / "plots").glob("*.png"))
+    if not table.exists() or not plots:
+        return False
+    newest = max((p.stat().st_mtime for p in root.glob(f"runs/*/{METRICS_CSV}")), default=0.0)
+    return min([table.stat().st_mtime] + [p.stat().st_mtime for p in plots]) >= newest
 
 
 def _aggregate(root: Path) -> None:
