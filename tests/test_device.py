@@ -94,3 +94,13 @@ def test_device_and_tensorboard_do_not_make_another_bench():
     assert differences(old, same) == []
     other = {"grid": {}, "configs": {"r": {"run": {"t_max": 2, "device": "cpu"}}}}
     assert differences(old, other) == ["config of r: run.t_max 1 -> 2"]
+
+
+def test_keys_added_later_with_their_old_behaviour_do_not_make_another_bench():
+    from mafac.bench.manifest import differences
+
+    old = {"grid": {}, "configs": {"r": {"learner": {"lr": 0.001}}}}  # before lr_schedule existed
+    same = {"grid": {}, "configs": {"r": {"learner": {"lr": 0.001, "lr_schedule": "constant", "lr_final": 0.0}}}}
+    assert differences(old, same) == []
+    other = {"grid": {}, "configs": {"r": {"learner": {"lr": 0.001, "lr_schedule": "linear", "lr_final": 0.0}}}}
+    assert differences(old, other) == ["config of r: learner.lr_schedule None -> 'linear'"]

@@ -84,6 +84,9 @@ def differences(old: Dict[str, object], new: Dict[str, object]) -> List[str]:
 # Where a run runs and what else it logs, not what it computes: a bench resumed on a GPU or with
 # TensorBoard on (or recorded before these keys existed) is the same bench.
 NOT_IDENTITY = ("run.device", "run.tensorboard")
+# Keys added after benches were recorded, with the value that computes what those benches did: a
+# manifest without the key is the same bench as one with this value (a constant learning rate).
+ADDED_WITH_DEFAULT = {"learner.lr_schedule": "constant", "learner.lr_final": 0.0}
 
 
 def _changed_keys(a: Dict[str, object], b: Dict[str, object], prefix: str = "") -> List[str]:
@@ -92,6 +95,9 @@ def _changed_keys(a: Dict[str, object], b: Dict[str, object], prefix: str = "") 
         if f"{prefix}{k}" in NOT_IDENTITY:
             continue
         va, vb = a.get(k), b.get(k)
+        added = ADDED_WITH_DEFAULT.get(f"{prefix}{k}", object())
+        if (k not in a and vb == added) or (k not in b and va == added):
+            continue
         if isinstance(va, dict) and isinstance(vb, dict):
             keys += _changed_keys(va, vb, f"{prefix}{k}.")
         elif va != vb:
