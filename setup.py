@@ -8,7 +8,7 @@ from setuptools import find_packages, setup
 
 HERE = Path(__file__).parent
 builtins = runpy.run_path(str(HERE / "mafac" / "builtin_plugins.py"))["ENTRY_POINTS"]
-version = runpy.run_path(str(HERE / "mafac" / "__init__.py"))["__version__"]
+version = runpy.run_path(str(HERE / "mafac" / "version.py"))["__version__"]
 
 entry_points = {"console_scripts": ["mafac = mafac.cli:main"]}
 for group, items in builtins.items():

@@ -24,7 +24,7 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=3)
     args = ap.parse_args()
     from mafac.config import build_config
-    from mafac.train import Trainer
+    from mafac.trainer import Trainer
 
     overrides = [f"run.t_max={args.steps}", "run.checkpoint=false", f"run.test_interval={args.steps}"]
     cfg = build_config(algo="qmix", map_name=args.map, preset="fast", overrides=overrides)

@@ -24,7 +24,7 @@ def measure(map_name: str, device: str, steps: int, warmup: int) -> dict:
     import torch
 
     import mafac
-    from mafac.train import Trainer
+    from mafac.trainer import Trainer
 
     cfg = mafac.make_config("qmix", map_name, preset="fast", steps=warmup + steps,
                             **{"run.device": device, "run.checkpoint": False, "run.test_interval": 10_000})

@@ -27,7 +27,7 @@ def main() -> int:
     ap.add_argument("--episodes", type=int, default=128)
     ap.add_argument("--seed", type=int, default=12345)
     args = ap.parse_args()
-    from mafac.evaluate import evaluate_checkpoint
+    from mafac.evaluation import evaluate_checkpoint
     from mafac.rundir import CHECKPOINT, RunInfo
 
     runs = sorted(p for p in (args.bench_dir / "runs").glob("*") if (p / CHECKPOINT).is_file())

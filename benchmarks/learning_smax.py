@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from mafac.bench.run import run_bench
-from mafac.bench.spec import parse_list, parse_seeds
+from mafac.benchmark.run import run_bench
+from mafac.benchmark.spec import Bench
 from mafac.rundir import METRICS_CSV, RUNS_DIR
 
 
@@ -33,8 +33,8 @@ def main() -> None:
     p.add_argument("--set", dest="overrides", action="append", default=[])
     p.add_argument("--out", default="results/learning_smax")
     a = p.parse_args()
-    code = run_bench(parse_list(a.algos, "algos"), parse_list(a.maps, "maps"), parse_seeds(a.seeds), a.steps,
-                     a.workers, "local", None, a.preset, Path(a.out), a.overrides, None, a.preset, None)
+    code = run_bench(Bench.build(a.algos, a.maps, a.seeds, a.steps, workers=a.workers, name=a.preset, out_root=a.out,
+                                 overrides=a.overrides, preset=a.preset))
     summary = []
     for run_dir in sorted((Path(a.out) / a.preset / RUNS_DIR).iterdir()):
         if not (run_dir / METRICS_CSV).exists():

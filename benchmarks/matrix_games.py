@@ -28,7 +28,7 @@ from mafac.atomic import write_text
 from mafac.config import build_config
 from mafac.envs.matrix import payoff_matrix, two_step_payoffs
 from mafac.analysis.qtables import joint_q_tables
-from mafac.train import Trainer
+from mafac.trainer import Trainer
 
 ALGOS = ("iql", "vdn", "qmix", "qtran", "qtran_alt", "qplex", "ow_qmix", "cw_qmix", "qatten")
 # Extra rows: (label, algo, overrides). QPLEX's SMAC defaults (qplex_sc2.yaml: 1-layer lambda

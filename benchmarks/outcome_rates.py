@@ -53,7 +53,7 @@ def outcome(name: str, seed: int, steps: int | None = None) -> Tuple[bool, Tuple
     greedy return)."""
     from mafac.analysis.qtables import joint_q_tables
     from mafac.config import build_config
-    from mafac.train import Trainer
+    from mafac.trainer import Trainer
 
     claim = CLAIMS[name]
     cfg = build_config(algo=claim.algo, map_name=claim.game, seed=seed, preset="matrix",

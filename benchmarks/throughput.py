@@ -50,7 +50,7 @@ def timed(fn, seconds: float, warmup: int = 5) -> float:
 
 def trainer_for(map_name: str, run_dir: str, *extra: str):
     from mafac.config import build_config
-    from mafac.train import Trainer
+    from mafac.trainer import Trainer
 
     cfg = build_config(algo="qmix", map_name=map_name, preset="fast",
                        overrides=["run.checkpoint=false", "run.test_interval=1000000000", *extra])
@@ -125,7 +125,7 @@ STARTUP = """
 import time, tempfile
 t0 = time.perf_counter()
 from mafac.config import build_config
-from mafac.train import Trainer
+from mafac.trainer import Trainer
 cfg = build_config(algo="qmix", map_name={map!r}, preset="fast", overrides=["run.checkpoint=false"])
 tr = Trainer(cfg, tempfile.mkdtemp())
 tr.runner.reset()

@@ -8,18 +8,17 @@ The Python API (see README, "Python API") is reachable from here, loaded on firs
     data = mafac.load_results("results/mine")
 """
 
-__version__ = "0.1.0"
+from mafac.version import __version__  # noqa: F401
 
-__all__ = ["make_config", "train", "bench", "load_results"]
+__all__ = ["make_config", "train", "bench", "sweep", "evaluate", "render", "load_results"]
 
 
 def __getattr__(name: str):
-    if name in ("make_config", "load_results"):
-        from mafac import api
+    """The API functions, from mafac.api on first use (so `import mafac` loads no torch, JAX or
+    pandas). Modules are named for what they hold (trainer, benchmark, search, evaluation,
+    rendering), so no submodule import ever replaces one of these names."""
+    if name in __all__:
+        import mafac.api as api
 
         return getattr(api, name)
-    if name in ("train", "bench"):  # modules made callable as the API functions (mafac/callable_module.py)
-        import importlib
-
-        return importlib.import_module(f"mafac.{name}")
     raise AttributeError(f"module 'mafac' has no attribute {name!r}")

@@ -1,18 +1,17 @@
-"""The Python API: what the CLI does, as functions a notebook can call and get data back from.
+"""The Python API: every verb of the CLI as a plain function a notebook can call and get data
+back from (`make_config`, `train`, `bench`, `sweep`, `evaluate`, `render`, `load_results`).
 
-`mafac train` and `mafac bench` are thin wrappers over `make_config`/`train` and `bench`, so the
-two surfaces cannot drift apart. Settings are passed as `**{"section.key": value}`, the same keys
-as `--set section.key=value`.
+Each `mafac` command is a thin wrapper over the function of its name, so the two surfaces cannot
+drift apart. Settings are passed as `**{"section.key": value}`, the same keys as `--set
+section.key=value`, and stay typed all the way to the run's config.
 """
 
 from __future__ import annotations
 
-import json
-import os
 import sys
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Optional, Sequence, Union
+from typing import TYPE_CHECKING, Any, Callable, Dict, Optional, Sequence, Union
 
 from mafac.errors import MafacError
 
@@ -26,12 +25,6 @@ PathLike = Union[str, Path]
 
 class BenchFailed(MafacError):
     """Some runs of a bench failed; each was reported already, and the rest of the results are kept."""
-
-
-def _settings(overrides: Sequence[str], settings: dict) -> list:
-    """`--set` strings plus keyword settings as `--set` strings: one parser reads both. A
-    non-string value goes as JSON (which YAML reads back as the same value)."""
-    return list(overrides) + [f"{k}={v if isinstance(v, str) else json.dumps(v)}" for k, v in settings.items()]
 
 
 def _note(line: str) -> None:
@@ -54,7 +47,7 @@ def make_config(algo: Optional[str] = None, map: Optional[str] = None, *, seed: 
     if steps is not None:
         settings = {**settings, "run.t_max": steps}
     return build_config(algo=algo, map_name=map, seed=seed, preset=preset, config_file=config_file,
-                        overrides=_settings(overrides, settings), env_backend=env, default_preset=default_preset,
+                        overrides=overrides, settings=settings, env_backend=env, default_preset=default_preset,
                         say=say)
 
 
@@ -74,10 +67,10 @@ def train(config: "Config", out: Optional[PathLike] = None, progress: bool = Fal
     CLI's header line)."""
     import pandas as pd
 
-    from mafac.cli_options import progress_bar
+    from mafac.progress import progress_bar
     from mafac.memory import check_run
     from mafac.rundir import METRIC_COLUMNS
-    from mafac.train import train_run
+    from mafac.trainer import train_run
 
     check_run(config)
     run_dir = Path(out) if out is not None else default_run_dir(config)
@@ -99,28 +92,61 @@ def bench(algos: Union[str, Sequence[str]] = ("vdn", "qmix", "qtran"), maps: Uni
           **settings: Any) -> Union["pd.DataFrame", Path]:
     """Every algorithm on every map for several seeds, resumable, as `mafac bench`; returns the
     results as `load_results` gives them (`load=False`: the bench directory). `seeds`: a count
-    (3 = seeds 0, 1, 2) or a list of seed ids. Raises BenchFailed if any run failed."""
-    from mafac.bench.run import run_bench
-    from mafac.bench.spec import default_name, parse_list, parse_seeds
-    from mafac.memory import parse_size
+    (3 = seeds 0, 1, 2) or a list of seed ids. `settings`: config keys to typed values. Raises
+    BenchFailed if any run failed."""
+    from mafac.benchmark.run import run_bench
+    from mafac.benchmark.spec import Bench
+
+    spec = Bench.build(algos, maps, seeds, steps, workers=workers, memory=memory, name=name, out_root=out_root,
+                       overrides=overrides, config_file=config_file, settings=settings, preset=preset, env=env,
+                       executor=executor, address=address, force=force, render=render)
+    if run_bench(spec):
+        raise BenchFailed(f"bench {spec.name}: some runs failed (listed above); the others are in {spec.root}")
+    return load_results(spec.root) if load else spec.root
+
+
+def sweep(space: PathLike, trials: int, algos: Union[str, Sequence[str]] = ("qmix",),
+          maps: Union[str, Sequence[str]] = ("3m",), seeds: Union[int, str, Sequence[int]] = 2,
+          steps: Optional[int] = None, *, objective: str = "final", sampler: str = "tpe", pruner: str = "median",
+          sampler_seed: int = 0, budget: Union[float, str, None] = None, workers: Optional[int] = None,
+          executor: str = "local", address: Optional[str] = None, name: Optional[str] = None,
+          out_root: PathLike = "results", preset: Optional[str] = None, env: Optional[str] = None,
+          config_file: Optional[PathLike] = None, force: bool = False, memory: Union[int, str, None] = None,
+          overrides: Sequence[str] = (), **settings: Any) -> "pd.DataFrame":
+    """A hyper-parameter search, as `mafac sweep`: each trial a bench of the grid with the trial's
+    settings; resumable; returns the trials table (one row per trial). `budget`: seconds, or a
+    duration like '4h'. Needs `mafac[sweep]` (Optuna)."""
+    from mafac.benchmark.spec import Bench, default_name, parse_list
+    from mafac.search.study import Search, parse_budget
 
     algo_list = parse_list(algos, "algos") if isinstance(algos, str) else list(algos)
     map_list = parse_list(maps, "maps") if isinstance(maps, str) else list(maps)
-    if isinstance(seeds, (int, str)):
-        seed_list = parse_seeds(str(seeds))
-    else:
-        seed_list = parse_seeds(",".join(str(s) for s in seeds) + ",")
-    if steps is not None and steps <= 0:
-        raise MafacError(f"bad --steps {steps!r}; it must be > 0")
-    name = name or default_name(algo_list, map_list)
-    budget = parse_size(memory) if isinstance(memory, str) else memory
-    code = run_bench(algo_list, map_list, seed_list, steps, (os.cpu_count() or 1) if workers is None else workers,
-                     executor, address, name, Path(out_root), _settings(overrides, settings),
-                     None if config_file is None else str(config_file), preset, env, force, budget, render=render)
-    root = Path(out_root) / name
-    if code:
-        raise BenchFailed(f"bench {name}: some runs failed (listed above); the others are in {root}")
-    return load_results(root) if load else root
+    base = Bench.build(algo_list, map_list, seeds, steps, workers=workers, memory=memory,
+                       name=name or "sweep_" + default_name(algo_list, map_list), out_root=out_root,
+                       overrides=overrides, config_file=config_file, settings=settings, preset=preset, env=env,
+                       executor=executor, address=address, force=force)
+    search = Search(base, space_file=str(space), trials=trials, objective=objective, sampler=sampler, pruner=pruner,
+                    sampler_seed=sampler_seed, budget_s=parse_budget(budget))
+    failed = search.run()
+    frame = search.trials_frame()
+    frame.attrs.update(root=str(base.root), failed=failed)
+    return frame
+
+
+def evaluate(run_dir: PathLike, episodes: Optional[int] = None, seed: int = 12345) -> Dict[str, float]:
+    """Reload a run's checkpoint and play `episodes` greedy episodes (default: the run's
+    env.test_n_envs), as `mafac eval`: win rate, time-out rate, return, length, env steps."""
+    from mafac.evaluation import evaluate_checkpoint
+
+    return evaluate_checkpoint(Path(run_dir), episodes=episodes, seed=seed)
+
+
+def render(run_dir: PathLike, episodes: int = 1, seed: int = 0, out: Optional[PathLike] = None):
+    """Replay a run's greedy episodes into an animation (GIF, or MP4 with ffmpeg), as `mafac
+    render`; returns where it went and how each episode ended."""
+    from mafac.rendering import render_run
+
+    return render_run(Path(run_dir), episodes=episodes, seed=seed, out=None if out is None else Path(out))
 
 
 def load_results(*paths: PathLike, warn: bool = True) -> "pd.DataFrame":

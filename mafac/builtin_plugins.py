@@ -23,7 +23,7 @@ ENTRY_POINTS = {
         "sc2": "mafac.envs.sc2:SC2Env",
     },
     "mafac.executors": {
-        "local": "mafac.bench.executors.local:LocalExecutor",
-        "ray": "mafac.bench.executors.ray:RayExecutor",
+        "local": "mafac.benchmark.executors.local:LocalExecutor",
+        "ray": "mafac.benchmark.executors.ray:RayExecutor",
     },
 }

@@ -161,6 +161,7 @@ def build_config(
     env_backend: Optional[str] = None,
     default_preset: str = "pymarl",
     say: Optional[typing.Callable[[str], None]] = None,
+    settings: Optional[typing.Mapping[str, Any]] = None,
 ) -> Config:
     """Resolve a config in the documented order and validate the names it refers to.
 
@@ -168,7 +169,8 @@ def build_config(
     (`algo`, `map_name`, `seed`, `env_backend`, `preset`: None means "not given") or an override
     names it too; then the argument wins, and `say` (if given) is told in one line, because a
     config file is a promise about what runs. `default_preset` is the preset used when neither
-    `preset` nor the config file names one."""
+    `preset` nor the config file names one. `settings`: {key: typed value}, applied after
+    `overrides` as if they were more of them."""
     from mafac.mixers import get_mixer
 
     file_data: Dict[str, Any] = {}
@@ -177,7 +179,9 @@ def build_config(
         if not isinstance(file_data, dict):
             raise MafacError(f"{config_file}: expected a mapping of config sections, got {type(file_data).__name__}")
     from_file = dict(_flatten(file_data))
-    parsed = [_parse_override(o) for o in overrides]
+    # `--set` texts first, then typed settings (Python keywords, a sweep's trial): both are
+    # (key, value) pairs from here on, the texts parsed as YAML values
+    parsed = [_parse_override(o) for o in overrides] + list((settings or {}).items())
     given = {"algo": algo, "preset": preset, "seed": seed, "env.map": map_name, "env.backend": env_backend}
     flags = {"algo": "--algo", "preset": "--preset", "seed": "--seed", "env.map": "--map", "env.backend": "--env"}
     if say is not None:
@@ -186,7 +190,7 @@ def build_config(
                 say(f"{flags[key]} {value} overrides {key}: {from_file[key]} in {config_file}")
         for key, value in parsed:
             if key in from_file and from_file[key] != value:
-                say(f"--set {key}={value} overrides {key}: {from_file[key]} in {config_file}")
+                say(f"{key}={value} overrides {key}: {from_file[key]} in {config_file}")
     algo = algo if algo is not None else from_file.get("algo", "qmix")
     preset = preset if preset is not None else from_file.get("preset")
     for key, value in parsed:  # algo and preset decide the defaults, so they are read first

@@ -55,9 +55,9 @@ def _executors():
     import importlib
 
     try:
-        mod = importlib.import_module("mafac.bench.executors")
+        mod = importlib.import_module("mafac.benchmark.executors")
     except ModuleNotFoundError as e:
-        if e.name and "mafac.bench.executors".startswith(e.name):
+        if e.name and "mafac.benchmark.executors".startswith(e.name):
             return None
         raise
     return getattr(mod, "EXECUTORS", None)

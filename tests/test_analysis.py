@@ -14,7 +14,7 @@ from click.testing import CliRunner
 from scipy import stats as sps
 
 from mafac.analysis import export, load_results, table_frame, write_plots, write_table
-from mafac.analysis.cli import export as export_cmd, plot as plot_cmd, table as table_cmd
+from mafac.cli.analysis import export as export_cmd, plot as plot_cmd, table as table_cmd
 from mafac.analysis.load import read_metrics
 from mafac.analysis.plots import FIGURES, _run_curves, palette
 from mafac.config import build_config

@@ -17,7 +17,7 @@ import pandas as pd
 import pytest
 
 from mafac.errors import MafacError
-from mafac.bench.spec import default_name, estimate_seconds, expand, parse_seeds
+from mafac.benchmark.spec import default_name, estimate_seconds, expand, parse_seeds
 
 MAFAC = [sys.executable, "-m", "mafac"]
 

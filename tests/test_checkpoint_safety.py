@@ -20,9 +20,9 @@ import torch
 from mafac.checkpoint import FORMAT_VERSION, REPLAY_DIR, shard_name
 from mafac.config import build_config
 from mafac.errors import MafacError
-from mafac.evaluate import evaluate_checkpoint
+from mafac.evaluation import evaluate_checkpoint
 from mafac.rundir import CHECKPOINT, RUN_JSON, RunInfo
-from mafac.train import train_run
+from mafac.trainer import train_run
 
 MAFAC = [sys.executable, "-m", "mafac"]
 

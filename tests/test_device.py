@@ -20,7 +20,7 @@ from mafac.mixers import get_mixer
 from mafac.replay import EpisodeBuffer
 from mafac.device import resolve_device
 from mafac.errors import MafacError
-from mafac.train import Trainer
+from mafac.trainer import Trainer
 
 
 def test_auto_resolves_to_what_torch_sees():
@@ -87,7 +87,7 @@ def test_trainer_puts_everything_on_cuda(tmp_path, tiny_overrides):
 
 
 def test_device_and_tensorboard_do_not_make_another_bench():
-    from mafac.bench.manifest import differences
+    from mafac.benchmark.manifest import differences
 
     old = {"grid": {}, "configs": {"r": {"run": {"t_max": 1}}}}  # recorded before the keys existed
     same = {"grid": {}, "configs": {"r": {"run": {"t_max": 1, "device": "cuda", "tensorboard": True}}}}
@@ -97,7 +97,7 @@ def test_device_and_tensorboard_do_not_make_another_bench():
 
 
 def test_keys_added_later_with_their_old_behaviour_do_not_make_another_bench():
-    from mafac.bench.manifest import differences
+    from mafac.benchmark.manifest import differences
 
     old = {"grid": {}, "configs": {"r": {"learner": {"lr": 0.001}}}}  # before lr_schedule existed
     same = {"grid": {}, "configs": {"r": {"learner": {"lr": 0.001, "lr_schedule": "constant", "lr_final": 0.0}}}}

@@ -127,7 +127,7 @@ def test_every_built_in_trains_end_to_end(algo, tmp_path):
     """Each built-in algorithm through the real Trainer on a matrix game: updates happen, the
     losses stay finite, and metrics and a checkpoint are written."""
     from mafac.config import build_config
-    from mafac.train import train_run
+    from mafac.trainer import train_run
 
     cfg = build_config(algo=algo, map_name="qtran_game", preset="matrix", overrides=[
         "run.t_max=96", "run.test_interval=48", "env.n_envs=4", "env.test_n_envs=4", "replay.capacity=64",

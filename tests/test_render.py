@@ -8,7 +8,7 @@ from PIL import Image
 from mafac.cli import main
 from mafac.config import build_config
 from mafac.rundir import CHECKPOINT
-from mafac.train import train_run
+from mafac.trainer import train_run
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +35,7 @@ def test_smax_episode_renders_one_frame_per_state(smax_run, capsys):
 
 
 def test_two_episodes_follow_each_other(smax_run):
-    from mafac.render import render_run
+    from mafac.rendering import render_run
 
     result = render_run(smax_run, episodes=2, seed=1, out=smax_run / "two.gif")
     assert len(result.outcomes) == 2 and set(result.outcomes) <= {"won", "lost", "timed out"}

@@ -568,7 +568,7 @@ def test_training_run_counts_aborted_episodes(tmp_path):
     import csv
 
     from mafac.config import build_config
-    from mafac.train import train_run
+    from mafac.trainer import train_run
 
     overrides = {
         "env.kwargs.env_factory": "sc2_standin:RestartingStandIn", "env.n_envs": 2, "env.test_n_envs": 2,

@@ -7,7 +7,7 @@ import itertools
 
 from mafac.config import build_config
 from mafac.seeding import STREAMS, RunSeeds
-from mafac.train import Trainer
+from mafac.trainer import Trainer
 
 
 def _used_seeds(trainer: Trainer) -> dict:

@@ -12,7 +12,7 @@ from mafac.config import build_config
 from mafac.errors import MafacError
 from mafac.rundir import METRIC_COLUMNS, METRICS_CSV
 from mafac.tensorboard_log import TENSORBOARD_DIR, TensorBoardLog
-from mafac.train import train_run
+from mafac.trainer import train_run
 
 
 def test_events_hold_the_metrics(tmp_path, tiny_overrides):

@@ -17,9 +17,9 @@ from mafac.cli import main
 from mafac.config import build_config, config_from_dict
 from mafac.envs.smax import SMAXConfig
 from mafac.errors import MafacError
-from mafac.evaluate import evaluate_checkpoint
+from mafac.evaluation import evaluate_checkpoint
 from mafac.rundir import CHECKPOINT, CONFIG_YAML, METRIC_COLUMNS, METRICS_CSV, RUN_JSON, RunInfo
-from mafac.train import train_run
+from mafac.trainer import train_run
 
 ALGO = "qmix"
 

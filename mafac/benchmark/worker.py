@@ -28,7 +28,7 @@ def run_job(job: Dict[str, object], run_dir: Optional[Path] = None,
     worker whose bench is gone stops as if interrupted (its checkpoint stays resumable)."""
     limit_threads()
     from mafac.config import config_from_dict
-    from mafac.train import train_run
+    from mafac.trainer import train_run
 
     name = str(job["name"])
     progress = None

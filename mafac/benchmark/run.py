@@ -12,10 +12,10 @@ import click
 
 from mafac.atomic import write_json
 from mafac.errors import MafacError
-from mafac.bench import manifest as mf
-from mafac.bench.executors import get_executor
-from mafac.bench.lock import BenchLock
-from mafac.bench.spec import Job, estimate_seconds, expand, longest_first
+from mafac.benchmark import manifest as mf
+from mafac.benchmark.executors import get_executor
+from mafac.benchmark.lock import BenchLock
+from mafac.benchmark.spec import Bench, Job, estimate_seconds, longest_first
 from mafac.rundir import CHECKPOINT, METRICS_CSV, RUN_JSON, STATUS_DONE, SUMMARY_JSON, RunInfo
 
 
@@ -58,24 +58,18 @@ def _n(items: Sequence[object], noun: str) -> str:
     return f"{len(items)} {noun}{'' if len(items) == 1 else 's'}"
 
 
-def run_bench(algos: List[str], maps: List[str], seeds: List[int], steps: Optional[int], workers: int,
-              executor: str, address: Optional[str], name: str, out_root: Path, overrides: Sequence[str] = (),
-              config_file: Optional[str] = None, preset: Optional[str] = None, env_backend: Optional[str] = None,
-              force: bool = False, memory: Optional[int] = None, render: bool = False) -> int:
-    """`mafac bench`. `memory`: a byte budget for the runs at once; each run's replay.capacity is
-    lowered to fit it (None: only refuse a grid that does not fit the memory available).
-    `render`: one greedy episode of each finished run as <run_dir>/render.gif."""
+def run_bench(bench: Bench) -> int:
+    """Run (or resume) a bench; 0 if every run is done, 1 if some failed (each reported).
+    `bench.memory`: a byte budget for the runs at once, each run's replay.capacity lowered to fit
+    it (None: only refuse a grid that does not fit). `bench.render`: one greedy episode of each
+    finished run as <run_dir>/render.gif."""
     started = time.time()
-    if workers <= 0:
-        raise MafacError(f"bad --workers {workers!r}; it must be >= 1")
-    executor_cls = get_executor(executor)
-    root = Path(out_root) / name
-    jobs = expand(algos, maps, seeds, steps, root, overrides, config_file, preset, env_backend)
-    configs, memory_line = _configs(jobs, workers, executor == "local", memory)
-    with BenchLock(root):
-        code = _run_locked(jobs, configs, executor_cls, algos, maps, seeds, workers, executor, address, name, root,
-                           overrides, config_file, preset, env_backend, force, memory_line, started)
-        if render:
+    executor_cls = get_executor(bench.executor)
+    jobs = bench.jobs()
+    configs, memory_line = _configs(jobs, bench.workers, bench.executor == "local", bench.memory)
+    with BenchLock(bench.root):
+        code = _run_locked(bench, jobs, configs, executor_cls, memory_line, started)
+        if bench.render:
             _render_finished(jobs)
         return code
 
@@ -83,7 +77,7 @@ def run_bench(algos: List[str], maps: List[str], seeds: List[int], steps: Option
 def _render_finished(jobs: Sequence[Job]) -> None:
     """`--render`: an episode per finished run, kept until its checkpoint changes; a run that
     cannot be drawn (a backend without a scene) gets a warning, never a failed bench."""
-    from mafac.render import render_run
+    from mafac.rendering import render_run
 
     for j in jobs:
         run_dir = Path(j.run_dir)
@@ -99,18 +93,15 @@ def _render_finished(jobs: Sequence[Job]) -> None:
             click.echo(f"warning: rendering {j.name} failed: {e}", err=True)
 
 
-def _run_locked(jobs: List[Job], configs: Dict[str, Dict[str, object]], executor_cls: type, algos: List[str],
-                maps: List[str], seeds: List[int], workers: int, executor: str, address: Optional[str], name: str,
-                root: Path, overrides: Sequence[str], config_file: Optional[str], preset: Optional[str],
-                env_backend: Optional[str], force: bool, memory_line: Optional[str], started: float) -> int:
-    grid = {"algos": list(algos), "maps": list(maps), "seeds": list(seeds),
-            "steps": {m: jobs[[j.map for j in jobs].index(m)].steps for m in maps},
-            "env": env_backend, "preset": preset, "overrides": list(overrides), "config_file": config_file}
+def _run_locked(bench: Bench, jobs: List[Job], configs: Dict[str, Dict[str, object]], executor_cls: type,
+                memory_line: Optional[str], started: float) -> int:
+    root, name = bench.root, bench.name
+    grid = bench.grid()
     new = mf.build(grid, configs)
     old = mf.load(root)
     if old is not None:
         diffs = mf.differences(old, new)
-        if diffs and not force:
+        if diffs and not bench.force:
             raise MafacError(f"results/{name} holds a different bench ({'; '.join(diffs[:2])}); "
                              f"use another --name, or --force to replace it")
         if diffs:  # --force: runs whose config changed start again
@@ -121,12 +112,14 @@ def _run_locked(jobs: List[Job], configs: Dict[str, Dict[str, object]], executor
 
     finished = {j.name: _check_run_dir(j) for j in jobs}
     todo = longest_first([j for j in jobs if finished[j.name] is None])
-    est = estimate_seconds(todo, workers)
+    est = estimate_seconds(todo, bench.workers)
+    algos, maps, seeds = bench.algos, bench.maps, bench.seeds
     click.echo(f"mafac bench {name}: {_n(algos, 'algo')} x {_n(maps, 'map')} x {_n(seeds, 'seed')} = "
                f"{_n(jobs, 'run')} ({len(jobs) - len(todo)} already done)", err=True)
     click.echo("  algos " + ", ".join(algos) + " | maps " + ", ".join(maps) + " | seeds " + ", ".join(map(str, seeds)), err=True)
     click.echo("  budget " + ", ".join(f"{m}: {grid['steps'][m]:,} env steps/run" for m in maps)
-               + f" | preset {configs[jobs[0].name]['preset']} | {workers} worker(s), executor {executor}", err=True)
+               + f" | preset {configs[jobs[0].name]['preset']} | {bench.workers} worker(s), executor {bench.executor}",
+               err=True)
     click.echo(f"  estimated wall time {est / 60:.0f} min (from measured per-map throughput; an estimate)", err=True)
     if memory_line:
         click.echo(memory_line, err=True)
@@ -145,7 +138,7 @@ def _run_locked(jobs: List[Job], configs: Dict[str, Dict[str, object]], executor
 
     payloads = [dict(j.to_dict(), name=j.name, config=configs[j.name]) for j in todo]
     try:
-        executor_cls(workers, address).run(payloads, on_done, progress.poll)
+        executor_cls(bench.workers, bench.address).run(payloads, on_done, progress.poll)
     except KeyboardInterrupt:
         progress.close()
         click.echo(f"interrupted; rerun the same command to resume (results/{name})", err=True)

@@ -5,6 +5,6 @@ table); `play` drives the episodes and captions every frame with what a reader n
 picture: map, algorithm, the checkpoint's env steps, and how the episode ended.
 """
 
-from mafac.render.play import render_run
+from mafac.rendering.play import render_run
 
 __all__ = ["render_run"]

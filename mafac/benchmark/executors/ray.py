@@ -18,7 +18,7 @@ import uuid
 from pathlib import Path
 from typing import Callable, Dict, List
 
-from mafac.bench.executors import Executor
+from mafac.benchmark.executors import Executor
 from mafac.errors import MafacError, describe
 
 RETRIES = 2  # re-runs of a job whose task was lost (node or worker died), each from its last checkpoint
@@ -27,8 +27,8 @@ RETRIES = 2  # re-runs of a job whose task was lost (node or worker died), each 
 def _remote_job(job: Dict[str, object], seed: Dict[str, bytes], sink, bench_id: str) -> Dict[str, object]:
     import ray
 
-    from mafac.bench import rundir_sync as rs
-    from mafac.bench.worker import run_job
+    from mafac.benchmark import rundir_sync as rs
+    from mafac.benchmark.worker import run_job
 
     work = rs.scratch_root() / bench_id / str(job["name"])
     rs.materialize(seed, work)
@@ -53,7 +53,7 @@ class _Sink:
         self.run_dirs = run_dirs
 
     def receive(self, name: str, present: List[str], changed: Dict[str, bytes]) -> None:
-        from mafac.bench.rundir_sync import apply_shipment
+        from mafac.benchmark.rundir_sync import apply_shipment
 
         apply_shipment(Path(self.run_dirs[name]), present, changed)
 
@@ -66,7 +66,7 @@ class RayExecutor(Executor):
             from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
         except ImportError:
             raise MafacError("ray is not installed; pip install 'mafac[ray]' (or pip install 'ray[default]')")
-        from mafac.bench.rundir_sync import read_files
+        from mafac.benchmark.rundir_sync import read_files
 
         address = self.address or os.environ.get("RAY_ADDRESS")
         started_here = not ray.is_initialized()

@@ -2,24 +2,12 @@
 
 from __future__ import annotations
 
-import os
-import re
 import sys
 
 import click
 
-from mafac.cli_options import grid_options
+from mafac.cli.options import grid_options
 from mafac.errors import MafacError
-
-
-def parse_budget(text):
-    """'4h', '90m', '45s' or plain seconds -> seconds."""
-    if text is None:
-        return None
-    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([hms]?)\s*", str(text))
-    if not m or float(m.group(1)) <= 0:
-        raise MafacError(f"bad --budget {text!r}; expected a duration like 4h, 90m or 600s")
-    return float(m.group(1)) * {"h": 3600, "m": 60, "s": 1, "": 1}[m.group(2)]
 
 
 @click.command()
@@ -45,22 +33,18 @@ def sweep(algos, maps, seeds, steps, workers, executor, address, name, out_root,
     except ImportError:
         raise MafacError("mafac sweep needs Optuna: pip install 'mafac[sweep]'")
     if show_dir is not None:
-        from mafac.sweep.report import summary
-        from mafac.sweep.study import open_stored
+        from mafac.search.report import summary
+        from mafac.search.study import open_stored
 
         click.echo(summary(open_stored(show_dir)), nl=False)
         return
-    from mafac.bench.spec import default_name, parse_list, parse_seeds
-    from mafac.sweep.study import Sweep, SweepSpec
+    from mafac.api import sweep as run
 
     if space_file is None or trials is None:
         raise MafacError("mafac sweep needs --space FILE and --trials N (or --show DIR)")
-    algo_list, map_list = parse_list(algos, "algos"), parse_list(maps, "maps")
-    spec = SweepSpec(name=name or "sweep_" + default_name(algo_list, map_list), space_file=space_file, trials=trials,
-                     algos=algo_list, maps=map_list, seeds=parse_seeds(seeds), steps=steps, preset=preset,
-                     env=env_backend, config_file=config_file, overrides=list(overrides), objective=objective,
-                     sampler=sampler, pruner="none" if no_prune else pruner, sampler_seed=sampler_seed,
-                     workers=workers or (os.cpu_count() or 1), executor=executor, address=address, memory=memory,
-                     out_root=out_root, budget_s=parse_budget(budget), force=force)
-    if Sweep(spec).run():
+    frame = run(space_file, trials, algos, maps, seeds, steps, objective=objective, sampler=sampler,
+                pruner="none" if no_prune else pruner, sampler_seed=sampler_seed, budget=budget, workers=workers,
+                executor=executor, address=address, name=name, out_root=out_root, preset=preset, env=env_backend,
+                config_file=config_file, force=force, memory=memory, overrides=overrides)
+    if frame.attrs.get("failed"):
         sys.exit(1)

@@ -7,11 +7,11 @@ import os
 import queue as queue_mod
 from typing import Callable, Dict, List
 
-from mafac.bench.executors import Executor
+from mafac.benchmark.executors import Executor
 
 
 def _child(job: Dict[str, object], results, bench_pid: int) -> None:
-    from mafac.bench.worker import run_job
+    from mafac.benchmark.worker import run_job
 
     # A bench killed with -9 cannot stop its workers; each notices its parent is gone and stops
     # (resumable, not failed), so no orphan keeps writing into a run a new bench may resume.

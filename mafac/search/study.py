@@ -1,9 +1,10 @@
 """The sweep driver: an Optuna study (ask/tell) whose every trial is one resumable bench.
 
-Why a bench per trial, run as its own `mafac bench` process: it is exactly what a user would run
-by hand with the trial's `--set`s, it takes the bench's lock, it runs on any bench executor, and a
-sweep killed at any moment (kill -9 included) leaves a trial that the next invocation resumes
-from its runs' checkpoints. The study lives in SQLite, so a rerun knows which trials finished
+Why a bench per trial, each in its own process (`python -m mafac.benchmark <trial>/bench.json`, the
+trial's `Bench` whole and typed): it is exactly the bench a user would run with the trial's
+settings, it takes the bench's lock, it runs on any bench executor, and a sweep killed at any
+moment (kill -9 included) leaves a trial that the next invocation resumes from its runs'
+checkpoints. The study lives in SQLite, so a rerun knows which trials finished
 (never repeated), which one was running (resumed, same parameters) and how many are missing.
 """
 
@@ -11,20 +12,23 @@ from __future__ import annotations
 
 import ctypes
 import json
+import re
 import signal
 import subprocess
 import sys
 import time
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
 import click
 
+from mafac.atomic import write_json
+from mafac.benchmark.spec import Bench
 from mafac.errors import MafacError
-from mafac.sweep.objective import Objective, parse_objective
-from mafac.sweep.space import Space, load_space
+from mafac.search.objective import Objective, parse_objective
+from mafac.search.space import Space, load_space
 
 STUDY_DB = "study.db"
 TRIALS_DIR = "trials"
@@ -33,105 +37,64 @@ PRUNERS = ("median", "halving", "none")
 
 
 @dataclass
-class SweepSpec:
-    """Everything `mafac sweep` was told. The first block is the bench each trial runs; `identity()`
-    is what a rerun must agree with (the budget, trial count and workers may change)."""
+class Search:
+    """A sweep: the base bench every trial runs (its grid, config source and execution), and the
+    search's own settings. `identity()` is what a rerun must agree with (the budget, trial count,
+    workers and executor may change)."""
 
-    name: str
+    bench: Bench
     space_file: str
     trials: int
-    algos: List[str]
-    maps: List[str]
-    seeds: List[int]
-    steps: Optional[int] = None
-    preset: Optional[str] = None
-    env: Optional[str] = None
-    config_file: Optional[str] = None
-    overrides: List[str] = field(default_factory=list)
     objective: str = "final"
     sampler: str = "tpe"
     pruner: str = "median"
     sampler_seed: int = 0
-    workers: int = 1
-    executor: str = "local"
-    address: Optional[str] = None
-    memory: Optional[str] = None
-    out_root: str = "results"
     budget_s: Optional[float] = None
-    force: bool = False
     poll_s: float = 2.0
+
+    def __post_init__(self) -> None:
+        if self.trials <= 0:
+            raise MafacError(f"bad --trials {self.trials!r}; it must be >= 1")
+        if self.sampler not in SAMPLERS:
+            raise MafacError(f"unknown sampler {self.sampler!r}; valid choices: {', '.join(SAMPLERS)}")
+        if self.pruner not in PRUNERS:
+            raise MafacError(f"unknown pruner {self.pruner!r}; valid choices: {', '.join(PRUNERS)}")
+        self.goal: Objective = parse_objective(self.objective)
+        self.space: Space = load_space(self.space_file, _checker(self.bench))
+        if self.sampler == "grid":
+            self.space.grid()  # every key a list of choices, or one line now
 
     @property
     def root(self) -> Path:
-        return Path(self.out_root) / self.name
+        return self.bench.root
 
-    def identity(self, space: Space) -> Dict[str, object]:
-        keys = ("algos", "maps", "seeds", "steps", "preset", "env", "config_file", "overrides", "objective", "sampler")
-        out = {k: getattr(self, k) for k in keys}
-        out["space"] = space.as_dict()
-        return out
+    def identity(self) -> Dict[str, object]:
+        b = self.bench
+        return {"algos": b.algos, "maps": b.maps, "seeds": b.seeds, "steps": b.steps, "preset": b.preset,
+                "env": b.env, "config_file": b.config_file, "overrides": b.overrides, "settings": b.settings,
+                "objective": self.objective, "sampler": self.sampler, "space": self.space.as_dict()}
 
+    def trials_frame(self):
+        from mafac.search.report import trials_frame
 
-def _settings(params: Dict[str, object]) -> List[str]:
-    from mafac.api import _settings as as_sets
-
-    return as_sets((), params)
-
-
-def _check_factory(spec: SweepSpec):
-    """check(key, value): build each grid cell's config with the value, as its trial would."""
-    from mafac.bench.spec import expand
-
-    jobs = expand(spec.algos, spec.maps, spec.seeds[:1], spec.steps, spec.root, spec.overrides, spec.config_file,
-                  spec.preset, spec.env)
-
-    def check(key: str, value: object) -> None:
-        for job in jobs:
-            job.overrides = list(spec.overrides) + _settings({key: value})
-            job.config()
-
-    return check
-
-
-def _pdeathsig() -> None:  # pragma: no cover - runs in the child
-    """The trial's bench dies with the sweep (kill -9 included); its workers then notice their
-    bench is gone and stop, leaving their runs resumable."""
-    try:
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        pass
-
-
-class Sweep:
-    def __init__(self, spec: SweepSpec) -> None:
-        if spec.trials <= 0:
-            raise MafacError(f"bad --trials {spec.trials!r}; it must be >= 1")
-        if spec.sampler not in SAMPLERS:
-            raise MafacError(f"unknown sampler {spec.sampler!r}; valid choices: {', '.join(SAMPLERS)}")
-        if spec.pruner not in PRUNERS:
-            raise MafacError(f"unknown pruner {spec.pruner!r}; valid choices: {', '.join(PRUNERS)}")
-        self.spec = spec
-        self.objective: Objective = parse_objective(spec.objective)
-        self.space: Space = load_space(spec.space_file, _check_factory(spec))
-        if spec.sampler == "grid":
-            self.space.grid()  # every key a list of choices, or one line now
+        return trials_frame(self.open_study())
 
     # -- the study -------------------------------------------------------------------------------
     def _sampler(self):
         import optuna
 
-        if self.spec.sampler == "grid":
-            return optuna.samplers.GridSampler(self.space.grid(), seed=self.spec.sampler_seed)
-        if self.spec.sampler == "random":
-            return optuna.samplers.RandomSampler(seed=self.spec.sampler_seed)
-        return optuna.samplers.TPESampler(seed=self.spec.sampler_seed, n_startup_trials=min(10, max(2, self.spec.trials // 4)))
+        if self.sampler == "grid":
+            return optuna.samplers.GridSampler(self.space.grid(), seed=self.sampler_seed)
+        if self.sampler == "random":
+            return optuna.samplers.RandomSampler(seed=self.sampler_seed)
+        return optuna.samplers.TPESampler(seed=self.sampler_seed, n_startup_trials=min(10, max(2, self.trials // 4)))
 
     def _pruner(self):
         import optuna
 
-        if self.spec.pruner == "median":  # from the 3rd trial on, past the first quarter of a run
+        if self.pruner == "median":  # from the 3rd trial on, past the first quarter of a run
             return optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=0, interval_steps=1)
-        if self.spec.pruner == "halving":
+        if self.pruner == "halving":
             return optuna.pruners.SuccessiveHalvingPruner(min_resource="auto", reduction_factor=3)
         return optuna.pruners.NopPruner()
 
@@ -139,16 +102,16 @@ class Sweep:
         import optuna
 
         optuna.logging.set_verbosity(optuna.logging.WARNING)
-        root = self.spec.root
+        root = self.root
         db = root / STUDY_DB
-        identity = self.spec.identity(self.space)
+        identity = self.identity()
         if db.exists():
-            study = optuna.load_study(study_name=self.spec.name, storage=f"sqlite:///{db}", sampler=self._sampler(),
+            study = optuna.load_study(study_name=self.bench.name, storage=f"sqlite:///{db}", sampler=self._sampler(),
                                       pruner=self._pruner())
             old = study.user_attrs.get("identity")
             if old != json.loads(json.dumps(identity)):
                 diffs = [k for k in identity if (old or {}).get(k) != json.loads(json.dumps(identity[k]))]
-                if not self.spec.force:
+                if not self.bench.force:
                     raise MafacError(f"{root} holds a different sweep ({', '.join(diffs) or 'unknown'} differ); "
                                      f"use another --name, or --force to replace it")
                 db.unlink()
@@ -158,16 +121,16 @@ class Sweep:
             else:
                 return study
         root.mkdir(parents=True, exist_ok=True)
-        study = optuna.create_study(study_name=self.spec.name, storage=f"sqlite:///{db}", sampler=self._sampler(),
-                                    pruner=self._pruner(), direction=self.objective.direction)
+        study = optuna.create_study(study_name=self.bench.name, storage=f"sqlite:///{db}", sampler=self._sampler(),
+                                    pruner=self._pruner(), direction=self.goal.direction)
         study.set_user_attr("identity", json.loads(json.dumps(identity)))
-        study.set_user_attr("objective", {"name": self.objective.name, "definition": self.objective.describe()})
+        study.set_user_attr("objective", {"name": self.goal.name, "definition": self.goal.describe()})
         return study
 
     def target_trials(self) -> int:
-        if self.spec.sampler == "grid":
-            return min(self.spec.trials, self.space.grid_size())
-        return self.spec.trials
+        if self.sampler == "grid":
+            return min(self.trials, self.space.grid_size())
+        return self.trials
 
     # -- running ---------------------------------------------------------------------------------
     def run(self) -> int:
@@ -175,43 +138,37 @@ class Sweep:
         import optuna
         from optuna.trial import TrialState
 
-        from mafac.bench.lock import BenchLock
+        from mafac.benchmark.lock import BenchLock
 
         started = time.monotonic()
-        with BenchLock(self.spec.root):
+        with BenchLock(self.root):
             study = self.open_study()
             target = self.target_trials()
             done = [t for t in study.get_trials(deepcopy=False) if t.state != TrialState.RUNNING]
             running = [t for t in study.get_trials(deepcopy=False) if t.state == TrialState.RUNNING]
-            click.echo(f"mafac sweep {self.spec.name}: {len(done)} of {target} trials finished, "
-                       f"{len(running)} to resume; objective {self.objective.name}: {self.objective.describe()}", err=True)
+            click.echo(f"mafac sweep {self.bench.name}: {len(done)} of {target} trials finished, "
+                       f"{len(running)} to resume; objective {self.goal.name}: {self.goal.describe()}", err=True)
             failed = 0
             for frozen in running:
                 failed += self._run_trial(study, optuna.trial.Trial(study, frozen._trial_id), resumed=True)
             while len(study.get_trials(deepcopy=False)) < target:
-                if self.spec.budget_s is not None and time.monotonic() - started > self.spec.budget_s:
-                    click.echo(f"sweep {self.spec.name}: the --budget of {self.spec.budget_s / 3600:.2f} h is spent; "
+                if self.budget_s is not None and time.monotonic() - started > self.budget_s:
+                    click.echo(f"sweep {self.bench.name}: the --budget of {self.budget_s / 3600:.2f} h is spent; "
                                f"rerun to continue", err=True)
                     break
                 trial = study.ask(self.space.distributions())
                 failed += self._run_trial(study, trial, resumed=False)
-            from mafac.sweep.report import write_report
+            from mafac.search.report import write_report
 
-            click.echo(write_report(self.spec.root, study), nl=False)
+            click.echo(write_report(self.root, study), nl=False)
         return failed
 
-    def _bench_command(self, tname: str, params: Dict[str, object]) -> List[str]:
-        s = self.spec
-        cmd = [sys.executable, "-m", "mafac", "bench", "--algos", ",".join(s.algos), "--maps", ",".join(s.maps),
-               "--seeds", ",".join(map(str, s.seeds)) + ",", "--workers", str(s.workers), "--executor", s.executor,
-               "--name", tname, "--out-root", str(s.root / TRIALS_DIR)]
-        for flag, value in (("--steps", s.steps), ("--address", s.address), ("--preset", s.preset),
-                            ("--env", s.env), ("--config", s.config_file), ("--memory", s.memory)):
-            if value is not None:
-                cmd += [flag, str(value)]
-        for setting in list(s.overrides) + _settings(params):
-            cmd += ["--set", setting]
-        return cmd
+    def _bench_command(self, tdir: Path, params: Dict[str, object]) -> List[str]:
+        """The trial's bench, whole and typed, as JSON for `python -m mafac.benchmark` (what `mafac
+        bench` with the trial's --sets would run, without a round trip through text)."""
+        trial = self.bench.variant(tdir.name, tdir.parent, params)
+        write_json(tdir / "bench.json", trial.to_dict())
+        return [sys.executable, "-m", "mafac.benchmark", str(tdir / "bench.json")]
 
     def _frames(self, tdir: Path) -> List[Tuple[str, object]]:
         import pandas as pd
@@ -219,9 +176,9 @@ class Sweep:
         from mafac.rundir import METRICS_CSV, RUNS_DIR, run_name
 
         out = []
-        for m in self.spec.maps:
-            for a in self.spec.algos:
-                for seed in self.spec.seeds:
+        for m in self.bench.maps:
+            for a in self.bench.algos:
+                for seed in self.bench.seeds:
                     name = run_name(a, m, seed)
                     path = tdir / RUNS_DIR / name / METRICS_CSV
                     try:
@@ -235,7 +192,7 @@ class Sweep:
         from optuna.trial import TrialState
 
         tname = f"t{trial.number:03d}"
-        tdir = self.spec.root / TRIALS_DIR / tname
+        tdir = self.root / TRIALS_DIR / tname
         params = trial.params
         attrs = study._storage.get_trial(trial._trial_id).user_attrs
         if "dir" not in attrs:  # set once: some SQLAlchemy/SQLite versions fail Optuna's upsert of a key
@@ -246,12 +203,12 @@ class Sweep:
         start = time.monotonic()
         reported = set(study._storage.get_trial(trial._trial_id).intermediate_values)
         log = open(tdir / "bench.log", "a", encoding="utf-8")
-        proc = subprocess.Popen(self._bench_command(tname, params), stdout=log, stderr=subprocess.STDOUT,
+        proc = subprocess.Popen(self._bench_command(tdir, params), stdout=log, stderr=subprocess.STDOUT,
                                 stdin=subprocess.DEVNULL, preexec_fn=_pdeathsig if sys.platform == "linux" else None)
         pruned_at = None
         try:
             while proc.poll() is None:
-                time.sleep(self.spec.poll_s)
+                time.sleep(self.poll_s)
                 pruned_at = self._report(trial, tdir, reported)
                 if pruned_at is not None:
                     self._stop(proc)
@@ -289,7 +246,7 @@ class Sweep:
             if k != "value":
                 trial.set_user_attr(k, v)
         _tell(study, trial.number, scored["value"])
-        click.echo(f"trial {trial.number}: {self.objective.name} = {scored['value']:.4g} over {scored['runs']} runs, "
+        click.echo(f"trial {trial.number}: {self.goal.name} = {scored['value']:.4g} over {scored['runs']} runs, "
                    f"{scored['episodes']:,} greedy episodes ({wall:.0f} s)", err=True)
         return 0
 
@@ -297,12 +254,12 @@ class Sweep:
         """Report new intermediate values; the env steps at which to prune, or None."""
         frames = self._frames(tdir)
         latest = None
-        for step, value in self.objective.intermediate(frames):
+        for step, value in self.goal.intermediate(frames):
             if step not in reported:
                 trial.report(value, step)
                 reported.add(step)
                 latest = step
-        if latest is not None and self.spec.pruner != "none" and trial.should_prune():
+        if latest is not None and self.pruner != "none" and trial.should_prune():
             return latest
         return None
 
@@ -317,7 +274,7 @@ class Sweep:
         for name, _ in frames:
             cfg = load_yaml(tdir / RUNS_DIR / name / CONFIG_YAML)
             t_max[name], per_eval[name] = int(cfg["run"]["t_max"]), int(cfg["env"]["test_n_envs"])
-        return self.objective.trial_value(frames, t_max, per_eval)
+        return self.goal.trial_value(frames, t_max, per_eval)
 
     @staticmethod
     def _stop(proc: subprocess.Popen) -> None:
@@ -330,6 +287,36 @@ class Sweep:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+def parse_budget(value) -> Optional[float]:
+    """Seconds from 4h, 90m, 45s, plain seconds, or a number; None stays None."""
+    if value is None or isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0:
+        return None if value is None else float(value)
+    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([hms]?)\s*", str(value))
+    if not m or float(m.group(1)) <= 0:
+        raise MafacError(f"bad --budget {value!r}; expected a duration like 4h, 90m or 600s")
+    return float(m.group(1)) * {"h": 3600, "m": 60, "s": 1, "": 1}[m.group(2)]
+
+
+def _checker(bench: Bench):
+    """check(key, value): build each grid cell's config with the value, as its trial would."""
+    first = replace(bench, seeds=bench.seeds[:1])
+
+    def check(key: str, value: object) -> None:
+        for job in first.variant(first.name, first.out_root, {key: value}).jobs():
+            job.config()
+
+    return check
+
+
+def _pdeathsig() -> None:  # pragma: no cover - runs in the child
+    """The trial's bench dies with the sweep (kill -9 included); its workers then notice their
+    bench is gone and stop, leaving their runs resumable."""
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
 
 
 def _tell(study, number: int, value=None, state=None) -> None:

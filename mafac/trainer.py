@@ -1,4 +1,4 @@
-"""`mafac train`: one algorithm, one map, one seed, from config to run directory.
+"""The Trainer: one algorithm, one map, one seed, from config to run directory (`mafac train`).
 
 `mafac bench` runs every grid cell through `train_run` too, so a bench run and a train run are the
 same code. A run directory that already holds a checkpoint is resumed from it, exactly.
@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Callable, Dict, List, Optional
 import numpy as np
 import torch
 
-from mafac import __version__
+from mafac.version import __version__
 from mafac.agent import EpsilonSchedule, build_agent
 from mafac.atomic import write_text
 from mafac.checkpoint import load_checkpoint, save_checkpoint, to_plain
@@ -250,10 +250,3 @@ def train_run(cfg: Config, run_dir: Path, progress: Optional[Callable[[Progress]
     info.status, info.env_steps = STATUS_DONE, trainer.env_steps
     info.save(run_dir)
     return rows
-
-
-
-# `mafac.train(config, out=...)` is the Python API's train (mafac/callable_module.py says why)
-from mafac.callable_module import make_callable  # noqa: E402
-
-make_callable(__name__, "train")

@@ -9,10 +9,10 @@ from typing import Optional, Sequence
 
 import click
 
-from mafac.analysis.cli import export, plot, table
-from mafac.bench.cli import bench
-from mafac.sweep.cli import sweep
-from mafac.cli_options import config_options, run_options
+from mafac.cli.analysis import export, plot, table
+from mafac.cli.bench import bench
+from mafac.cli.sweep import sweep
+from mafac.cli.options import config_options, run_options
 from mafac.errors import MafacError
 
 MAIN_EPILOG = "Docs: README.md. Results land in results/."
@@ -58,9 +58,9 @@ def train(algo, map_name, seed, steps, out, overrides, config_file, preset, env_
 @click.option("--seed", type=int, default=12345, show_default=True, help="Seed of the test episodes.")
 def eval_cmd(run_dir, episodes, seed) -> None:
     """Reload a run's checkpoint and report its greedy test win rate."""
-    from mafac.evaluate import evaluate_checkpoint
+    from mafac.api import evaluate
 
-    result = evaluate_checkpoint(Path(run_dir), episodes=episodes, seed=seed)
+    result = evaluate(run_dir, episodes=episodes, seed=seed)
     lost = 1.0 - result["test_win_rate"] - result["test_timeout_rate"]
     n_aborted = result["test_aborted"]
     aborted = f" ({n_aborted} more aborted by SC2 restarts, left out)" if n_aborted else ""
@@ -79,9 +79,9 @@ def eval_cmd(run_dir, episodes, seed) -> None:
               help="Animation file, .gif or .mp4 (mp4 needs ffmpeg) [default: RUN_DIR/render.gif].")
 def render(run_dir, episodes, seed, out) -> None:
     """Replay a run's greedy episodes from its checkpoint as an animation."""
-    from mafac.render import render_run
+    from mafac.api import render as run
 
-    result = render_run(Path(run_dir), episodes=episodes, seed=seed, out=None if out is None else Path(out))
+    result = run(run_dir, episodes=episodes, seed=seed, out=out)
     click.echo(f"wrote {result.path}: {len(result.outcomes)} episode(s) of the checkpoint at {result.env_steps:,} "
                f"env steps: " + ", ".join(f"{o} in {n} steps" for o, n in zip(result.outcomes, result.lengths)))
 

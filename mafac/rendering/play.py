@@ -29,11 +29,11 @@ def _scene(env):
     from mafac.envs.smax import SMAXEnv
 
     if isinstance(env, SMAXEnv):
-        from mafac.render.smax_scene import SMAXScene
+        from mafac.rendering.smax_scene import SMAXScene
 
         return SMAXScene(env)
     if isinstance(env, MatrixEnv):
-        from mafac.render.matrix_scene import MatrixScene
+        from mafac.rendering.matrix_scene import MatrixScene
 
         return MatrixScene(env)
     raise MafacError(f"mafac render draws the smax and matrix backends; this run's backend is {env.name!r}")
@@ -79,8 +79,8 @@ def play_episodes(run, episodes: int, seed: int) -> List[Episode]:
 def render_run(run_dir: Path, episodes: int = 1, seed: int = 0, out: Optional[Path] = None) -> "RenderResult":
     """Replay `episodes` greedy episodes of a run's checkpoint into one animation (default
     <run_dir>/render.gif). The env runs on the CPU whatever run.device the run trained with."""
-    from mafac.evaluate import open_run
-    from mafac.render.animation import check_out, write_animation
+    from mafac.evaluation import open_run
+    from mafac.rendering.animation import check_out, write_animation
 
     if episodes <= 0:
         raise MafacError(f"bad value {episodes!r} for --episodes; it must be > 0")

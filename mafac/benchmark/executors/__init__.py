@@ -29,7 +29,7 @@ class Executor:
 
 def _validate(obj: object) -> Optional[str]:
     if not (isinstance(obj, type) and issubclass(obj, Executor)):
-        return "does not implement the executor interface (must subclass mafac.bench.executors.Executor)"
+        return "does not implement the executor interface (must subclass mafac.benchmark.executors.Executor)"
     return None
 
 

@@ -1,12 +1,15 @@
-"""What a bench is: the grid, its budget, its name, and the jobs it expands to."""
+"""What a bench is: the one `Bench` object (grid, config source, execution), its budget, its name,
+and the jobs it expands to. The CLI, the Python API and `mafac sweep` all build a `Bench` and hand
+it whole to `run_bench`; its values stay typed from there to each run's config."""
 
 from __future__ import annotations
 
 import datetime
 import re
-from dataclasses import asdict, dataclass, field
+import os
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence, Union
 
 from mafac.errors import MafacError
 from mafac.rundir import RUNS_DIR, run_name
@@ -100,6 +103,7 @@ class Job:
     config_file: Optional[str] = None
     preset: Optional[str] = None
     env_backend: Optional[str] = None
+    settings: Dict[str, Any] = field(default_factory=dict)  # typed, applied after the overrides
 
     @property
     def name(self) -> str:
@@ -117,14 +121,103 @@ class Job:
         from mafac.config import build_config
 
         return build_config(algo=self.algo, map_name=self.map, seed=self.seed, preset=self.preset,
-                            config_file=self.config_file, overrides=list(self.overrides) + [f"run.t_max={self.steps}"],
+                            config_file=self.config_file, overrides=list(self.overrides),
+                            settings={**self.settings, "run.t_max": self.steps},
                             env_backend=self.env_backend, default_preset=BENCH_PRESET)
 
 
 def expand(algos: Sequence[str], maps: Sequence[str], seeds: Sequence[int], steps: Optional[int], root: Path,
            overrides: Sequence[str] = (), config_file: Optional[str] = None, preset: Optional[str] = None,
-           env_backend: Optional[str] = None) -> List[Job]:
+           env_backend: Optional[str] = None, settings: Optional[Dict[str, Any]] = None) -> List[Job]:
     """Map-major order, so the partial results of an interrupted bench cover whole maps first."""
     return [Job(a, m, s, budget(m, steps), str(Path(root) / RUNS_DIR / run_name(a, m, s)), list(overrides),
-                config_file, preset, env_backend)
+                config_file, preset, env_backend, dict(settings or {}))
             for m in maps for a in algos for s in seeds]
+
+
+@dataclass
+class Bench:
+    """One bench, whole: the grid, where its configs come from, and how it executes.
+
+    Built once (`Bench.build` checks and types every option) by the CLI, the API or a sweep, then
+    handed whole to `run_bench`. `overrides` are `--set` texts as a user typed them; `settings` are
+    typed values (API keywords, a sweep trial's parameters), applied after them.
+    """
+
+    # the grid
+    algos: List[str]
+    maps: List[str]
+    seeds: List[int]
+    steps: Optional[int] = None
+    # where each run's config comes from
+    preset: Optional[str] = None
+    env: Optional[str] = None
+    config_file: Optional[str] = None
+    overrides: List[str] = field(default_factory=list)
+    settings: Dict[str, Any] = field(default_factory=dict)
+    # execution
+    name: str = ""
+    out_root: str = "results"
+    workers: int = 1
+    executor: str = "local"
+    address: Optional[str] = None
+    memory: Optional[int] = None  # bytes for the runs at once (None: only refuse what cannot fit)
+    force: bool = False
+    render: bool = False
+
+    @classmethod
+    def build(cls, algos: Union[str, Sequence[str]] = ("vdn", "qmix", "qtran"),
+              maps: Union[str, Sequence[str]] = ("3m", "8m"), seeds: Union[int, str, Sequence[int]] = 3,
+              steps: Optional[int] = None, *, workers: Optional[int] = None, memory: Union[int, str, None] = None,
+              name: Optional[str] = None, out_root: Union[str, Path] = "results", overrides: Sequence[str] = (),
+              config_file: Union[str, Path, None] = None, settings: Optional[Dict[str, Any]] = None,
+              **rest: Any) -> "Bench":
+        """A checked, typed Bench from what a user wrote: comma lists or lists, a seed count or ids,
+        a memory size like '20G'. `rest`: preset, env, executor, address, force, render."""
+        from mafac.memory import parse_size
+
+        algo_list = parse_list(algos, "algos") if isinstance(algos, str) else list(algos)
+        map_list = parse_list(maps, "maps") if isinstance(maps, str) else list(maps)
+        if isinstance(seeds, (int, str)):
+            seed_list = parse_seeds(str(seeds))
+        else:
+            seed_list = parse_seeds(",".join(str(s) for s in seeds) + ",")
+        if steps is not None and steps <= 0:
+            raise MafacError(f"bad --steps {steps!r}; it must be > 0")
+        workers = (os.cpu_count() or 1) if workers is None else workers
+        if workers <= 0:
+            raise MafacError(f"bad --workers {workers!r}; it must be >= 1")
+        return cls(algos=algo_list, maps=map_list, seeds=seed_list, steps=steps, overrides=list(overrides),
+                   config_file=None if config_file is None else str(config_file), settings=dict(settings or {}),
+                   name=name or default_name(algo_list, map_list), out_root=str(out_root), workers=workers,
+                   memory=parse_size(memory) if isinstance(memory, str) else memory, **rest)
+
+    @property
+    def root(self) -> Path:
+        return Path(self.out_root) / self.name
+
+    def jobs(self) -> List[Job]:
+        return expand(self.algos, self.maps, self.seeds, self.steps, self.root, self.overrides, self.config_file,
+                      self.preset, self.env, self.settings)
+
+    def grid(self) -> Dict[str, object]:
+        """What the manifest records as the grid (a rerun must agree with it to resume)."""
+        jobs = self.jobs()
+        out: Dict[str, object] = {
+            "algos": list(self.algos), "maps": list(self.maps), "seeds": list(self.seeds),
+            "steps": {m: jobs[[j.map for j in jobs].index(m)].steps for m in self.maps},
+            "env": self.env, "preset": self.preset, "overrides": list(self.overrides), "config_file": self.config_file}
+        if self.settings:  # absent when empty, so benches recorded before settings existed still match
+            out["settings"] = dict(self.settings)
+        return out
+
+    def to_dict(self) -> Dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Dict[str, Any]) -> "Bench":
+        return cls(**data)
+
+    def variant(self, name: str, out_root: Union[str, Path], settings: Dict[str, Any]) -> "Bench":
+        """The same grid and execution under another name, with more settings (a sweep's trial)."""
+        return replace(self, name=name, out_root=str(out_root), settings={**self.settings, **settings})

@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from mafac.cli_options import grid_options
+from mafac.cli.options import grid_options
 
 
 @click.command()
