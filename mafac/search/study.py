@@ -25,7 +25,7 @@ from typing import Dict, List, Optional, Tuple
 import click
 
 from mafac.atomic import write_json
-from mafac.benchmark.spec import Bench
+from mafac.benchmark.spec import Bench, budget
 from mafac.errors import MafacError
 from mafac.search.objective import Objective, parse_objective
 from mafac.search.space import Space, load_space
@@ -70,9 +70,12 @@ class Search:
 
     def identity(self) -> Dict[str, object]:
         b = self.bench
-        return {"algos": b.algos, "maps": b.maps, "seeds": b.seeds, "steps": b.steps, "preset": b.preset,
-                "env": b.env, "config_file": b.config_file, "overrides": b.overrides, "settings": b.settings,
-                "objective": self.objective, "sampler": self.sampler, "space": self.space.as_dict()}
+        out = {"algos": b.algos, "maps": b.maps, "seeds": b.seeds, "steps": b.steps, "preset": b.preset,
+               "env": b.env, "config_file": b.config_file, "overrides": b.overrides,
+               "objective": self.objective, "sampler": self.sampler, "space": self.space.as_dict()}
+        if b.settings:  # absent when empty, as in a bench's manifest
+            out["settings"] = b.settings
+        return out
 
     def trials_frame(self):
         from mafac.search.report import trials_frame
@@ -92,10 +95,13 @@ class Search:
     def _pruner(self):
         import optuna
 
-        if self.pruner == "median":  # from the 3rd trial on, past the first quarter of a run
-            return optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=0, interval_steps=1)
+        # Early evaluations (32 episodes, near 0 for every setting) say little: no trial is pruned
+        # before a third of its budget, nor before two trials have finished.
+        warmup = min(budget(m, self.bench.steps) for m in self.bench.maps) // 3
+        if self.pruner == "median":
+            return optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=warmup, interval_steps=1)
         if self.pruner == "halving":
-            return optuna.pruners.SuccessiveHalvingPruner(min_resource="auto", reduction_factor=3)
+            return optuna.pruners.SuccessiveHalvingPruner(min_resource=max(1, warmup), reduction_factor=3)
         return optuna.pruners.NopPruner()
 
     def open_study(self):
