@@ -120,8 +120,12 @@ class Learner:
         h = h.view(b, a, tp1, -1).permute(0, 2, 1, 3)
         return q, h  # [B, T+1, A, n_actions], [B, T+1, A, H]
 
-    def targets(self, batch: EpisodeBatch, online_q: torch.Tensor, flat: Optional[torch.Tensor] = None) -> torch.Tensor:
-        """Detached TD targets [B, T, K]."""
+    def targets(self, batch: EpisodeBatch, online_q: Optional[torch.Tensor] = None,
+                flat: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """Detached TD targets [B, T, K] (`online_q`: the online agents' Qs, for double Q)."""
+        if online_q is None:
+            with torch.no_grad():
+                online_q = self._unroll(self.agent, batch)[0]
         return self._target_side(batch, online_q, flat)[0]
 
     def _target_side(self, batch: EpisodeBatch, online_q: torch.Tensor, flat: Optional[torch.Tensor] = None):
