@@ -5,9 +5,10 @@ next actions among *available* ones, mix both sides with the (target) mixer, for
 targets that bootstrap at truncation but not at termination, add the mixer's extra losses, clip
 the gradient norm, step the optimiser, and hard-update the targets every N episodes.
 
-A mixer can reshape this without a learner of its own (see mafac/mixers/base.py): a second agent
-network unrolled here beside the first (WQMIX's Q* agents), the value targets bootstrap from, and
-per-step weights on the squared TD error. With none of them (VDN, QMIX) the work is what it was.
+A method that changes the loss does so through its mixer's optional LossExtension (see
+mafac/mixers/base.py): the value targets bootstrap from, per-step weights on the squared TD error,
+and added loss terms, with any networks it needs (WQMIX's Q* agents). Without one (VDN, QMIX, QPLEX)
+the update is the shared TD loss alone.
 """
 
 from __future__ import annotations
@@ -18,11 +19,11 @@ from typing import Dict, Optional
 
 import torch
 
-from mafac.agent import DRQN, build_inputs
+from mafac.agent import DRQN, agent_input_dim, build_inputs
 from mafac.config import Config
 from mafac.envs.base import EnvInfo
 from mafac.errors import MafacError
-from mafac.mixers.base import LossContext, MixInput, Mixer, mask_unavailable, masked_mean
+from mafac.mixers.base import BatchView, MixInput, Mixer, TargetView, mask_unavailable, masked_mean
 from mafac.replay import EpisodeBatch
 
 class NonFiniteLoss(MafacError):
@@ -85,19 +86,18 @@ class Learner:
         self.device = device if device is not None else next(agent.parameters()).device
         self.agent = agent.to(self.device)
         self.mixer = mixer.to(self.device)
+        ext_cls = type(mixer).Extension
+        self.extension = (None if ext_cls is None else
+                          ext_cls(mixer, info, agent_input_dim(info, cfg.agent)).to(self.device))
         self.target_agent = copy.deepcopy(agent)
         self.target_mixer = copy.deepcopy(mixer)
-        second = mixer.second_agent_dim()
-        self.second_agent = (None if second is None else
-                             DRQN(agent.fc_in.in_features, second, info.n_actions).to(self.device))
-        self.target_second_agent = copy.deepcopy(self.second_agent)
-        for p in list(self.target_agent.parameters()) + list(self.target_mixer.parameters()):
-            p.requires_grad_(False)
-        self.params = list(agent.parameters()) + list(mixer.parameters())
-        if self.second_agent is not None:
-            for p in self.target_second_agent.parameters():
+        self.target_extension = copy.deepcopy(self.extension)
+        for net in (self.target_agent, self.target_mixer, self.target_extension):
+            for p in (net.parameters() if net is not None else ()):
                 p.requires_grad_(False)
-            self.params += list(self.second_agent.parameters())
+        self.params = list(agent.parameters()) + list(mixer.parameters())
+        if self.extension is not None:
+            self.params += list(self.extension.parameters())
         if self.lc.optimizer == "adam":
             self.optimizer = torch.optim.Adam(self.params, lr=self.lc.lr)
         else:
@@ -129,19 +129,23 @@ class Learner:
         return self._target_side(batch, online_q, flat)[0]
 
     def _target_side(self, batch: EpisodeBatch, online_q: torch.Tensor, flat: Optional[torch.Tensor] = None):
-        """(TD targets [B, T, K], the target value of each step's own greedy joint action [B, T, K]).
+        """(TD targets [B, T, K], the bootstrap value of each step's own greedy joint action [B, T, K]).
 
-        The target mixer values the greedy joint action at every stored step, 0..T: steps 1..T are
-        what the targets bootstrap from, steps 0..T-1 what WQMIX's weights compare them with. The
-        one extra step per episode costs a few per cent of the target mixing, not of an update."""
+        The bootstrap value is formed at the greedy joint action of every stored step, 0..T: steps
+        1..T are what the targets bootstrap from, steps 0..T-1 what WQMIX's weights compare them with.
+        The one extra step per episode costs a few per cent of the target mixing, not of an update."""
         with torch.no_grad():
             flat = self._inputs(batch) if flat is None else flat
             tq, th = self._unroll(self.target_agent, batch, flat)
             chooser = online_q if self.lc.double_q else tq
             greedy = mask_unavailable(chooser, batch.avail).argmax(dim=-1)  # [B, T+1, A]
             tq_greedy = tq.gather(-1, greedy.unsqueeze(-1)).squeeze(-1)
-            second = None if self.target_second_agent is None else self._unroll(self.target_second_agent, batch, flat)[0]
-            values = self.target_mixer.target_value(MixInput(tq_greedy, greedy, batch.state, th, tq, batch.avail, second))
+            at_greedy = MixInput(tq_greedy, greedy, batch.state, th, tq, batch.avail)
+            values = None
+            if self.target_extension is not None:
+                values = self.target_extension.bootstrap(TargetView(batch, flat, at_greedy))
+            if values is None:
+                values = self.target_mixer(at_greedy)
             next_values = values[:, 1:]
             if self.lc.n_step == 1:  # config.validate allows n_step > 1 only with td_lambda == 0
                 targets = lambda_returns(batch.reward, batch.terminated, batch.mask, next_values,
@@ -151,24 +155,28 @@ class Learner:
                                         self.lc.n_step)
             return targets, values[:, :-1]
 
-    def loss(self, batch: EpisodeBatch):
+    def batch_view(self, batch: EpisodeBatch) -> BatchView:
+        """The online side of one update on `batch` (with gradients), as a LossExtension sees it."""
         flat = self._inputs(batch)
         q, h = self._unroll(self.agent, batch, flat)
-        second = None if self.second_agent is None else self._unroll(self.second_agent, batch, flat)[0][:, :-1]
         chosen_qs = q[:, :-1].gather(-1, batch.actions.unsqueeze(-1)).squeeze(-1)  # [B, T, A]
-        chosen = MixInput(chosen_qs, batch.actions, batch.state[:, :-1], h[:, :-1], q[:, :-1], batch.avail[:, :-1],
-                          second)
+        chosen = MixInput(chosen_qs, batch.actions, batch.state[:, :-1], h[:, :-1], q[:, :-1], batch.avail[:, :-1])
         q_tot = self.mixer(chosen)
         if q_tot.shape[-1] != self.mixer.out_dim():
             raise MafacError(f"mixer {type(self.mixer).__name__} returned {q_tot.shape[-1]} values per step "
                              f"but its out_dim() says {self.mixer.out_dim()}")
         targets, greedy_target = self._target_side(batch, q.detach(), flat)
-        ctx = LossContext(all_qs=q[:, :-1], avail=batch.avail[:, :-1], chosen=chosen, q_tot=q_tot,
-                          mask=batch.mask, targets=targets, greedy_target=greedy_target)
+        return BatchView(batch, flat, self.mixer, chosen, q_tot, targets, greedy_target, batch.mask)
+
+    def loss(self, batch: EpisodeBatch):
+        view = self.batch_view(batch)
+        q_tot, targets = view.q_tot, view.targets
         td = q_tot - targets
-        weights = self.mixer.td_weights(ctx)
+        weights, extras = None, {}
+        if self.extension is not None:
+            weights = self.extension.weights(view)
+            extras = self.extension.losses(view)
         td_loss = masked_mean(td ** 2 if weights is None else weights.detach() * td ** 2, batch.mask)
-        extras = self.mixer.extra_losses(ctx)
         total = td_loss + sum(extras.values()) if extras else td_loss
         stats = {"td_loss": td_loss.detach(), "q_taken": masked_mean(q_tot.detach(), batch.mask),
                  "target": masked_mean(targets, batch.mask)}
@@ -209,8 +217,8 @@ class Learner:
     def update_targets(self) -> None:
         self.target_agent.load_state_dict(self.agent.state_dict())
         self.target_mixer.load_state_dict(self.mixer.state_dict())
-        if self.second_agent is not None:
-            self.target_second_agent.load_state_dict(self.second_agent.state_dict())
+        if self.extension is not None:
+            self.target_extension.load_state_dict(self.extension.state_dict())
 
     def state_dict(self) -> Dict[str, object]:
         state = {
@@ -219,9 +227,9 @@ class Learner:
             "optimizer": self.optimizer.state_dict(), "updates": self.updates,
             "last_target_update_episode": self.last_target_update_episode,
         }
-        if self.second_agent is not None:  # absent otherwise, so other algorithms' checkpoints are unchanged
-            state["second_agent"] = self.second_agent.state_dict()
-            state["target_second_agent"] = self.target_second_agent.state_dict()
+        if self.extension is not None:  # absent otherwise, so other algorithms' checkpoints are unchanged
+            state["extension"] = self.extension.state_dict()
+            state["target_extension"] = self.target_extension.state_dict()
         return state
 
     def load_state_dict(self, state: Dict[str, object]) -> None:
@@ -232,6 +240,6 @@ class Learner:
         self.optimizer.load_state_dict(state["optimizer"])
         self.updates = int(state["updates"])
         self.last_target_update_episode = int(state["last_target_update_episode"])
-        if self.second_agent is not None:
-            self.second_agent.load_state_dict(state["second_agent"])
-            self.target_second_agent.load_state_dict(state["target_second_agent"])
+        if self.extension is not None:
+            self.extension.load_state_dict(state["extension"])
+            self.target_extension.load_state_dict(state["target_extension"])

@@ -58,7 +58,7 @@ def test_an_update_runs_wholly_on_the_learners_device(algo):
     total.backward()
     learner.optimizer.step()
     nets = [learner.agent, learner.mixer, learner.target_agent, learner.target_mixer]
-    nets += [n for n in (learner.second_agent, learner.target_second_agent) if n is not None]
+    nets += [n for n in (learner.extension, learner.target_extension) if n is not None]
     assert all(p.device == meta for n in nets for p in n.parameters())
     assert all(p.grad is not None and p.grad.device == meta for p in learner.params if p.requires_grad)
     state = [t for s in learner.optimizer.state.values() for t in s.values() if torch.is_tensor(t) and t.dim()]

@@ -279,3 +279,55 @@ def test_documented_plugin_works(tmp_path):
                  "--set", "run.test_interval=16", site=site)
     assert proc.returncode == 0, proc.stderr
     assert int(read_metrics(run)[-1]["updates"]) > 0
+
+
+def documented_extension_plugin() -> str:
+    """The code of the README's `LossExtension` example."""
+    import re
+
+    text = (ROOT / "README.md").read_text().split("### A method that changes the loss", 1)[1]
+    return re.search(r"```python\n(.*?)```", text, re.S).group(1)
+
+
+def test_documented_extension_example_trains_and_weights_its_td_errors():
+    """The README's optimistic VDN, loaded as written: the learner builds its extension, its
+    weights are OW-QMIX's rule on the batch, and with alpha = 1 it is exactly VDN."""
+    import torch
+
+    from mafac.agent import build_agent
+    from mafac.config import build_config
+    from mafac.envs.base import EnvInfo
+    from mafac.learner import Learner
+    from mafac.replay import EpisodeBatch
+
+    namespace: dict = {}
+    exec(compile(documented_extension_plugin(), "README.md (LossExtension example)", "exec"), namespace)
+    ovdn, config_cls = namespace["OVDNMixer"], namespace["OVDNConfig"]
+    info = EnvInfo(n_agents=2, n_actions=3, obs_dim=2, state_dim=3, episode_limit=3)
+    cfg = build_config(algo="vdn", overrides=["agent.hidden_dim=8"])
+    g = torch.Generator().manual_seed(0)
+    batch = EpisodeBatch(obs=torch.rand(4, 4, 2, 2, generator=g), state=torch.rand(4, 4, 3, generator=g),
+                         avail=torch.ones(4, 4, 2, 3, dtype=torch.bool), actions=torch.randint(3, (4, 3, 2), generator=g),
+                         reward=torch.randn(4, 3, generator=g), terminated=torch.zeros(4, 3), mask=torch.ones(4, 3))
+
+    def learner(**config):
+        torch.manual_seed(1)
+        agent = build_agent(info, cfg.agent)
+        return Learner(info, cfg, agent, ovdn(info, config_cls(**config), cfg.agent.hidden_dim))
+
+    optimistic = learner(alpha=0.1)
+    assert type(optimistic.extension).__name__ == "OptimisticWeights" and optimistic.target_extension is not None
+    view = optimistic.batch_view(batch)
+    weights = optimistic.extension.weights(view)
+    assert weights.unique().tolist() == pytest.approx([0.1, 1.0])  # both sides of the rule occur on this batch
+    assert torch.equal(weights == 1.0, view.q_tot.detach() < view.targets)
+    _, stats = optimistic.loss(batch)
+    assert 0.1 < float(stats["td_weight"]) < 1.0
+    from mafac.mixers import get_mixer
+
+    torch.manual_seed(1)
+    vdn = Learner(info, cfg, build_agent(info, cfg.agent), get_mixer("vdn")(info, cfg.mixer, cfg.agent.hidden_dim))
+    plain = learner(alpha=1.0)  # every weight 1: the TD loss is VDN's
+    assert float(plain.loss(batch)[1]["td_loss"]) == pytest.approx(float(vdn.loss(batch)[1]["td_loss"]), rel=1e-6)
+    penalised = learner(alpha=1.0, scale_penalty=0.5)
+    assert "scale_penalty" in penalised.train(batch, episodes=0)

@@ -12,7 +12,7 @@ from mafac.config import build_config
 from mafac.envs.base import EnvInfo
 from mafac.errors import MafacError
 from mafac.mixers import get_mixer
-from mafac.mixers.base import LossContext, MixInput
+from mafac.mixers.base import BatchView, MixInput
 from mafac.mixers.qatten import QattenConfig, QattenMixer
 
 INFO = EnvInfo(n_agents=3, n_actions=4, obs_dim=2, state_dim=5, episode_limit=10)
@@ -94,11 +94,13 @@ def test_keys_do_not_train_the_agents_and_the_regulariser_is_the_mean_squared_lo
     (g,) = torch.autograd.grad(mixer(chosen).sum(), hidden, allow_unused=True)
     assert g is None or float(g.abs().sum()) == 0.0
     mask = torch.tensor([[1.0, 1.0, 0.0], [1.0, 0.0, 0.0]])
-    reg = mixer.extra_losses(LossContext(None, None, chosen, q_tot, mask, torch.zeros_like(q_tot)))["attend_reg"]
+    view = BatchView(None, None, mixer, chosen, q_tot, torch.zeros_like(q_tot), None, mask)
+    reg = mixer.Extension(mixer, INFO, 1).losses(view)["attend_reg"]
     _, logits = mixer.attention(chosen)  # [B, T, heads, A]
     terms = [float((logits[b, t].detach() ** 2).mean(-1).sum()) for b, t in itertools.product(range(2), range(3)) if mask[b, t]]
     assert float(reg) == pytest.approx(cfg.attend_reg_coef * sum(terms) / len(terms), rel=1e-5)
-    assert QattenMixer(INFO, QattenConfig(attend_reg_coef=0.0), H).extra_losses(None) == {}
+    off = QattenMixer(INFO, QattenConfig(attend_reg_coef=0.0), H)
+    assert off.Extension(off, INFO, 1).losses(view) == {}
 
 
 @pytest.mark.parametrize("key,value", [("mixer.n_head", 0), ("mixer.embed_dim", -1)])

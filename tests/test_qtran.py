@@ -10,7 +10,7 @@ import torch
 from mafac.config import build_config
 from mafac.envs.base import EnvInfo
 from mafac.mixers import get_mixer
-from mafac.mixers.base import LossContext, MixInput
+from mafac.mixers.base import BatchView, MixInput
 
 INFO = EnvInfo(n_agents=3, n_actions=4, obs_dim=5, state_dim=6, episode_limit=5)
 
@@ -38,7 +38,8 @@ def test_qtran_losses_match_their_definitions():
     chosen = MixInput(chosen_qs, actions, state, hidden, all_qs, avail)
     q_tot = mixer(chosen)
     targets = torch.randn_like(q_tot)
-    losses = mixer.extra_losses(LossContext(all_qs, avail, chosen, q_tot, mask, targets))
+    ext = mixer.Extension(mixer, INFO, 1)  # QTRAN's constraints and V(s)
+    losses = ext.losses(BatchView(None, None, mixer, chosen, q_tot, targets, None, mask))
 
     # The definitions, element by element.
     opt_terms, nopt_terms = [], []
@@ -51,7 +52,7 @@ def test_qtran_losses_match_their_definitions():
         g = torch.tensor(greedy).view(1, 1, -1)
         with torch.no_grad():
             q_jt_greedy = float(mixer(MixInput(torch.zeros(1, 1, 3), g, state[i:i + 1, j:j + 1], hidden[i:i + 1, j:j + 1])))
-        v = float(mixer.value(state[i, j]))
+        v = float(ext.value(state[i, j]))
         q_jt_taken = float(q_tot[i, j, 0])
         taken_sum = float(chosen_qs[i, j].sum())
         opt_terms.append((max_sum - q_jt_greedy + v) ** 2)
@@ -63,7 +64,7 @@ def test_qtran_losses_match_their_definitions():
     mixer.zero_grad()
     (losses["opt_loss"] + losses["nopt_loss"]).backward()
     assert all(p.grad is None or float(p.grad.abs().sum()) == 0.0 for p in mixer.q_joint.parameters())
-    assert any(p.grad is not None and float(p.grad.abs().sum()) > 0 for p in mixer.value.parameters())
+    assert any(p.grad is not None and float(p.grad.abs().sum()) > 0 for p in ext.value.parameters())
 
 
 def test_qtran_td_loss_is_q_jt_against_target_mixer():

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from mafac.mixers import get_mixer
-from mafac.mixers.base import LossContext, MixInput
+from mafac.mixers.base import BatchView, MixInput
 from tests.test_qtran import INFO, _hand_batch
 
 
@@ -17,6 +17,12 @@ def _make():
     cls = get_mixer("qtran_alt")
     cfg = cls.Config()
     return cls(INFO, cfg, 8), cfg
+
+
+def _losses(mixer, chosen, mask, targets, ext=None):
+    """The constraints' losses as the learner computes them, through the mixer's extension."""
+    ext = ext or mixer.Extension(mixer, INFO, 1)
+    return ext.losses(BatchView(None, None, mixer, chosen, mixer(chosen), targets, None, mask)), ext
 
 
 def _q_jt(mixer, joint, state, hidden, head):
@@ -47,8 +53,7 @@ def test_losses_match_their_definitions():
     all_qs, avail, actions, hidden, state, mask = _hand_batch()
     chosen_qs = all_qs.gather(-1, actions.unsqueeze(-1)).squeeze(-1)
     chosen = MixInput(chosen_qs, actions, state, hidden, all_qs, avail)
-    q_tot = mixer(chosen)
-    losses = mixer.extra_losses(LossContext(all_qs, avail, chosen, q_tot, mask, torch.randn_like(q_tot)))
+    losses, ext = _losses(mixer, chosen, mask, torch.randn(2, 3, INFO.n_agents))
 
     n, m = INFO.n_agents, INFO.n_actions
     opt_terms, nopt_terms = [], []
@@ -58,7 +63,7 @@ def test_losses_match_their_definitions():
         s, h, u = state[b, t], hidden[b, t], actions[b, t].tolist()
         q = all_qs[b, t]
         greedy = [max((a for a in range(m) if avail[b, t, k, a]), key=lambda a: float(q[k, a])) for k in range(n)]
-        v = float(mixer.value(s).detach())
+        v = float(ext.value(s).detach())
         for i in range(n):
             # L_opt, from head i: sum_k max Q_k - Q_jt(s, u_greedy) + V
             opt_terms.append((sum(float(q[k, greedy[k]]) for k in range(n)) - _q_jt(mixer, greedy, s, h, i) + v) ** 2)
@@ -79,11 +84,11 @@ def test_losses_match_their_definitions():
     # Q_jt is a constant in both: their gradients reach V and the agents' Qs, never the joint network
     qs = all_qs.clone().requires_grad_(True)
     chosen = MixInput(qs.gather(-1, actions.unsqueeze(-1)).squeeze(-1), actions, state, hidden, qs, avail)
-    losses = mixer.extra_losses(LossContext(qs, avail, chosen, mixer(chosen), mask, torch.zeros(2, 3, n)))
+    losses, _ = _losses(mixer, chosen, mask, torch.zeros(2, 3, n), ext)
     mixer.zero_grad()
     (losses["opt_loss"] + losses["nopt_min_loss"]).backward()
     assert all(p.grad is None or float(p.grad.abs().sum()) == 0.0 for p in mixer.q_joint.parameters())
-    assert any(p.grad is not None and float(p.grad.abs().sum()) > 0 for p in mixer.value.parameters())
+    assert any(p.grad is not None and float(p.grad.abs().sum()) > 0 for p in ext.value.parameters())
     assert float(qs.grad.abs().sum()) > 0
 
 
@@ -92,7 +97,7 @@ def test_padded_steps_with_nothing_available_are_finite():
     all_qs, avail, actions, hidden, state, mask = _hand_batch()
     avail[1, 2] = False  # the padded step of episode 1
     chosen = MixInput(all_qs.gather(-1, actions.unsqueeze(-1)).squeeze(-1), actions, state, hidden, all_qs, avail)
-    losses = mixer.extra_losses(LossContext(all_qs, avail, chosen, mixer(chosen), mask, torch.zeros(2, 3, 3)))
+    losses, _ = _losses(mixer, chosen, mask, torch.zeros(2, 3, 3))
     assert all(torch.isfinite(v) for v in losses.values())
 
 

@@ -25,7 +25,7 @@ def make_learner(algo: str) -> Learner:
     agent = DRQN(agent_input_dim(INFO, cfg.agent), cfg.agent.hidden_dim, INFO.n_actions)
     learner = Learner(INFO, cfg, agent, get_mixer(algo)(INFO, cfg.mixer, cfg.agent.hidden_dim))
     with torch.no_grad():  # targets that differ from the online networks, so it matters which is used
-        for net in (learner.target_agent, learner.target_mixer, learner.target_second_agent):
+        for net in (learner.target_agent, learner.target_mixer, learner.target_extension):
             for p in net.parameters():
                 p.add_(0.3 * torch.randn_like(p))
     return learner
@@ -62,20 +62,20 @@ def by_definition(learner: Learner, batch: EpisodeBatch, optimistic: bool):
         return torch.tensor([max((u for u in range(INFO.n_actions) if avail[i, u]), key=lambda u: float(q[i, u]))
                              for i in range(INFO.n_agents)])
 
-    def q_star(mixer, second_q, actions, state):  # Q*(s, u) from the Q* agents' utilities of u
+    def q_star(ext, second_q, actions, state):  # Q*(s, u) from the Q* agents' utilities of u
         utilities = second_q[torch.arange(INFO.n_agents), actions]
-        return float(mixer.central(utilities, state))
+        return float(ext.central(utilities, state))
 
-    mixer, target_mixer = learner.mixer, learner.target_mixer
+    mixer, ext, target_ext = learner.mixer, learner.extension, learner.target_extension
     qmix_terms, central_terms, weights = [], [], []
     for b in range(batch.obs.shape[0]):
         on = qs(learner.agent, b)
-        star_on, star_tg = qs(learner.second_agent, b), qs(learner.target_second_agent, b)
+        star_on, star_tg = qs(ext.agent, b), qs(target_ext.agent, b)
         for t in range(int(batch.mask[b].sum())):
             u = batch.actions[b, t]
             u_next = greedy(on[t + 1], batch.avail[b, t + 1])  # QMIX's greedy joint action in s' (double Q)
             y = float(batch.reward[b, t]) + GAMMA * (1 - float(batch.terminated[b, t])) * q_star(
-                target_mixer, star_tg[t + 1], u_next, batch.state[b, t + 1])
+                target_ext, star_tg[t + 1], u_next, batch.state[b, t + 1])
             chosen = on[t][torch.arange(INFO.n_agents), u]
             q_tot = float(mixer(MixInput(chosen.view(1, 1, -1), u.view(1, 1, -1), batch.state[b, t].view(1, 1, -1),
                                          torch.zeros(1, 1, INFO.n_agents, 8))))
@@ -83,11 +83,11 @@ def by_definition(learner: Learner, batch: EpisodeBatch, optimistic: bool):
                 w = 1.0 if q_tot < y else ALPHA
             else:
                 u_hat = greedy(on[t], batch.avail[b, t])
-                best = q_star(target_mixer, star_tg[t], u_hat, batch.state[b, t])
+                best = q_star(target_ext, star_tg[t], u_hat, batch.state[b, t])
                 w = 1.0 if bool((u == u_hat).all()) or y > best else ALPHA
             weights.append(w)
             qmix_terms.append(w * (q_tot - y) ** 2)
-            central_terms.append((q_star(mixer, star_on[t], u, batch.state[b, t]) - y) ** 2)
+            central_terms.append((q_star(ext, star_on[t], u, batch.state[b, t]) - y) ** 2)
     return sum(qmix_terms) / len(qmix_terms), sum(central_terms) / len(central_terms), weights
 
 
@@ -109,8 +109,8 @@ def test_each_loss_trains_its_own_networks():
     Q* loss reaches Q*'s agents and mixer but not QMIX's (y is a constant to both)."""
     learner = make_learner("ow_qmix")
     batch = make_batch()
-    nets = {"agent": learner.agent, "hyper": learner.mixer.hyper_w1, "second": learner.second_agent,
-            "central": learner.mixer.central}
+    nets = {"agent": learner.agent, "hyper": learner.mixer.hyper_w1, "second": learner.extension.agent,
+            "central": learner.extension.central}
 
     def grads(loss):
         learner.optimizer.zero_grad(set_to_none=True)
@@ -121,38 +121,25 @@ def test_each_loss_trains_its_own_networks():
     g = grads(learner.loss(batch)[0])
     assert g["agent"] > 0 and g["hyper"] > 0 and g["second"] == 0 and g["central"] == 0
     learner.mixer.config.central_loss_weight = 1.0
-    ctx = _context(learner, batch)
-    assert not learner.mixer.td_weights(ctx).requires_grad
-    g = grads(learner.mixer.extra_losses(ctx)["central_loss"])
+    view = learner.batch_view(batch)
+    assert not learner.extension.weights(view).requires_grad
+    g = grads(learner.extension.losses(view)["central_loss"])
     assert g["second"] > 0 and g["central"] > 0 and g["agent"] == 0 and g["hyper"] == 0
 
 
-def _context(learner, batch):
-    """The LossContext the learner builds for `batch` (online networks, with gradients)."""
-    from mafac.mixers.base import LossContext
-
-    flat = learner._inputs(batch)
-    q, h = learner._unroll(learner.agent, batch, flat)
-    second = learner._unroll(learner.second_agent, batch, flat)[0][:, :-1]
-    chosen_qs = q[:, :-1].gather(-1, batch.actions.unsqueeze(-1)).squeeze(-1)
-    chosen = MixInput(chosen_qs, batch.actions, batch.state[:, :-1], h[:, :-1], q[:, :-1], batch.avail[:, :-1], second)
-    targets, greedy_target = learner._target_side(batch, q.detach(), flat)
-    return LossContext(q[:, :-1], batch.avail[:, :-1], chosen, learner.mixer(chosen), batch.mask, targets, greedy_target)
-
-
-def test_second_agent_is_checkpointed_and_target_updated():
+def test_q_star_is_checkpointed_and_target_updated():
     learner = make_learner("cw_qmix")
-    assert learner.second_agent.hidden_dim == 6
-    assert not torch.equal(learner.second_agent.fc_out.weight, learner.target_second_agent.fc_out.weight)
+    assert learner.extension.agent.hidden_dim == 6
+    assert not torch.equal(learner.extension.agent.fc_out.weight, learner.target_extension.agent.fc_out.weight)
     learner.update_targets()
-    assert torch.equal(learner.second_agent.fc_out.weight, learner.target_second_agent.fc_out.weight)
+    assert torch.equal(learner.extension.agent.fc_out.weight, learner.target_extension.agent.fc_out.weight)
     state = learner.state_dict()
     other = make_learner("cw_qmix")
     other.load_state_dict(state)
     batch = make_batch()
     assert float(other.loss(batch)[0]) == pytest.approx(float(learner.loss(batch)[0]), rel=1e-6)
     # the plain algorithms' checkpoints do not change shape
-    assert "second_agent" not in Learner(INFO, build_config(algo="qmix"), DRQN(agent_input_dim(INFO, build_config().agent), 64, 3),
+    assert "extension" not in Learner(INFO, build_config(algo="qmix"), DRQN(agent_input_dim(INFO, build_config().agent), 64, 3),
                                          get_mixer("qmix")(INFO, build_config().mixer, 64)).state_dict()
 
 

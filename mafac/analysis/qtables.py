@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from mafac.agent import build_inputs
-from mafac.mixers.base import MixInput, Mixer
+from mafac.mixers.base import LossExtension, MixInput, TargetView
 
 
 @dataclass
@@ -24,7 +24,7 @@ class QTables:
     q_sum: np.ndarray  # same shape: sum_i Q_i (what the agents' greedy actions maximise)
     agent_qs: np.ndarray  # [n_agents, n_actions]
     greedy: tuple  # the agents' decentralised greedy joint action
-    # same shape: the value TD targets bootstrap from (`Mixer.target_value`, here with the online
+    # same shape: the value TD targets bootstrap from (`LossExtension.bootstrap`, here with the online
     # networks), where it is not Q_tot: WQMIX's unrestricted Q*; None otherwise
     q_target: Optional[np.ndarray] = None
 
@@ -58,8 +58,6 @@ def joint_q_tables(trainer, history: Sequence[Sequence[int]] = (), env_seed: int
         last[0, 1:] = torch.as_tensor(np.asarray(history), dtype=torch.int64)
     inputs = build_inputs(o, last, info, cfg.agent).permute(0, 2, 1, 3).reshape(info.n_agents, t, -1)
     q, h = trainer.agent.unroll(inputs)
-    second = trainer.learner.second_agent
-    second_now = None if second is None else second.unroll(inputs)[0][:, -1]  # [A, n_actions]
     q_now = q[:, -1]  # [A, n_actions]
     h_now = h[:, -1]  # [A, H]
     avail = torch.as_tensor(avails[-1])
@@ -69,13 +67,21 @@ def joint_q_tables(trainer, history: Sequence[Sequence[int]] = (), env_seed: int
     qs = q_now[torch.arange(a), joints]  # [n^a, A]
     m = joints.shape[0]
     inp = MixInput(qs.view(1, m, a), joints.view(1, m, a), state.expand(1, m, -1),
-                   h_now.expand(1, m, a, -1), q_now.expand(1, m, a, n), avail.expand(1, m, a, n),
-                   None if second_now is None else second_now.expand(1, m, a, n))
+                   h_now.expand(1, m, a, -1), q_now.expand(1, m, a, n), avail.expand(1, m, a, n))
     mixer = trainer.mixer
     q_tot = mixer.joint_value(mixer(inp)[0])  # [m]; IQL: the sum of its per-agent values
     q_target = None
-    if type(mixer).target_value is not Mixer.target_value:
-        q_target = mixer.joint_value(mixer.target_value(inp)[0]).view((n,) * a).numpy()
+    ext = trainer.learner.extension
+    if ext is not None and type(ext).bootstrap is not LossExtension.bootstrap:
+        # the extension's bootstrap value (WQMIX's Q*) at every joint action, each after `history`:
+        # m episodes of t steps, the joint action at the last one
+        past = torch.as_tensor(np.asarray(history), dtype=torch.int64).view(len(history), a)
+        actions = torch.cat([past.expand(m, -1, -1), joints.view(m, 1, a)], dim=1)  # [m, t, A]
+        every = inputs.repeat(m, 1, 1)  # [m*A, t, in]
+        states = torch.as_tensor(np.stack(states)).float().expand(m, -1, -1)
+        view = TargetView(None, every, MixInput(qs.new_zeros(m, t, a), actions, states, h.new_zeros(m, t, a, h.shape[-1]),
+                                                 q.new_zeros(m, t, a, n), torch.ones(m, t, a, n, dtype=torch.bool)))
+        q_target = mixer.joint_value(ext.bootstrap(view)[:, -1]).view((n,) * a).numpy()
     greedy = tuple(int(x) for x in q_now.masked_fill(~avail, -1e9).argmax(-1))
     shape = (n,) * a
     return QTables(q_tot.view(shape).numpy(), qs.sum(-1).view(shape).numpy(), q_now.numpy(), greedy, q_target)

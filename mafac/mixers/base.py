@@ -1,27 +1,30 @@
-"""The mixer interface: how an algorithm turns per-agent Qs into the Q_tot it trains.
+"""The mixer interface, and the optional loss extension for methods that change the loss.
 
-The shared learner computes everything common to value factorisation (agent Qs over the whole
-episode batch, double-Q greedy actions, TD targets, masks) and asks the mixer only for what differs:
-`forward` maps the agents' Qs of some joint action to Q_tot, and `extra_losses` adds terms such as
-QTRAN's constraints. A mixer returns Q_tot of shape [B, T, K]: K = 1 for a joint value, K =
-n_agents for independent learners (each trained on the team reward) or per-agent heads (QTRAN-alt).
+A **mixer** turns the agents' Qs of a joint action into Q_tot: `forward(MixInput) -> [B, T, K]`,
+plus its `Config` dataclass, `out_dim()` (K: 1 for a joint value, n_agents for independent
+learners or per-agent heads) and a one-line `description`. That is all VDN, QMIX, QPLEX, Qatten's
+mixing, IQL and a plugin's mixer are. The shared learner does everything else: agent Qs over the
+whole episode batch, double-Q greedy actions, TD(lambda)/n-step targets, masks, the TD loss.
 
-Three optional hooks let a method change *what* the shared TD loss does without a learner of its own
-(Weighted QMIX needs all three): `second_agent_dim` asks the learner to run a second agent network
-(with its own target copy) whose Qs arrive as `MixInput.second_qs`; `target_value` is what TD targets
-bootstrap from (default: `forward`, i.e. Q_tot itself); `td_weights` weights each step's squared TD
-error (default: 1).
+A method that changes *the loss* itself (QTRAN's constraints and V(s), Weighted QMIX's Q* with its
+own agents, weights and bootstrap, Qatten's attention regulariser) names a `LossExtension` subclass
+as its mixer's `Extension`. The learner builds it beside the mixer, gives it a target copy, trains
+its parameters with everything else, and calls it with a `BatchView` (online side) or a
+`TargetView` (target side): the documented views below are all it can see.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar, Dict, Optional
+from typing import TYPE_CHECKING, ClassVar, Dict, Optional
 
 import torch
 from torch import nn
 
 from mafac.envs.base import EnvInfo
+
+if TYPE_CHECKING:
+    from mafac.replay import EpisodeBatch
 
 
 @dataclass
@@ -31,30 +34,18 @@ class NoConfig:
 
 @dataclass
 class MixInput:
-    """One joint action's worth of what a mixer may look at. Shapes: B episodes, T steps, A agents."""
+    """One joint action's worth of what a mixer may look at, for T steps of B episodes of A agents.
+    The learner fills every field, always, on both sides (online: the taken actions at steps
+    0..T-1, with gradients; target: the double-Q greedy actions at steps 0..T, detached). Only an
+    input built by hand (a test, a table) may leave `all_qs`/`avail` out, for a mixer that does not
+    read them."""
 
-    agent_qs: torch.Tensor  # [B, T, A] Q_i of the given actions
+    agent_qs: torch.Tensor  # [B, T, A] Q_i of `actions`
     actions: torch.Tensor  # [B, T, A] long, the joint action those Qs belong to
     state: torch.Tensor  # [B, T, state_dim]
-    hidden: torch.Tensor  # [B, T, A, H] the agents' GRU outputs (QTRAN's Q_jt reads them)
-    all_qs: Optional[torch.Tensor] = None  # [B, T, A, n_actions] every action's Q_i (dueling mixers)
-    avail: Optional[torch.Tensor] = None  # [B, T, A, n_actions] bool, which of those are available
-    second_qs: Optional[torch.Tensor] = None  # [B, T, A, n_actions] the second agent network's Qs, if any
-
-
-@dataclass
-class LossContext:
-    """What `extra_losses` gets: the online network's view of the sampled batch."""
-
-    all_qs: torch.Tensor  # [B, T, A, n_actions] online agent Qs (unavailable actions not masked)
-    avail: torch.Tensor  # [B, T, A, n_actions] bool
-    chosen: MixInput  # the actions actually taken
-    q_tot: torch.Tensor  # [B, T, K] this mixer's output for `chosen` (with gradients)
-    mask: torch.Tensor  # [B, T] 1 where the step is a real transition
-    targets: torch.Tensor  # [B, T, K] TD targets (detached)
-    # [B, T, K] the target networks' `target_value` at each step's own greedy joint action (the one
-    # the targets use at the next step: double-Q picks it with the online agents); detached
-    greedy_target: Optional[torch.Tensor] = None
+    hidden: torch.Tensor  # [B, T, A, H] the agents' GRU outputs at those steps
+    all_qs: Optional[torch.Tensor] = None  # [B, T, A, n_actions] every action's Q_i (unavailable ones not masked)
+    avail: Optional[torch.Tensor] = None  # [B, T, A, n_actions] bool, which actions are available
 
 
 class Mixer(nn.Module):
@@ -62,15 +53,16 @@ class Mixer(nn.Module):
 
     Class attributes a mixer may set:
       Config: a dataclass of its hyperparameters (defaults = its paper's), exposed as `mixer.*`.
-      default_overrides: {"section.key": value} it needs elsewhere in the config.
       description: one line for `mafac list`.
-Every mixer gets a target copy and trains the agents through its TD loss (QTRAN's Q_jt reads the
-agents' hidden states with gradients, as in PyMARL's QTRAN learner).
+      default_overrides: {"section.key": value} it needs elsewhere in the config (optional).
+      Extension: a LossExtension subclass, for a method that changes the loss (optional).
+    Every mixer gets a target copy and trains the agents through the TD loss on its Q_tot.
     """
 
     Config: ClassVar[type] = NoConfig
-    default_overrides: ClassVar[Dict[str, object]] = {}
     description: ClassVar[str] = ""
+    default_overrides: ClassVar[Dict[str, object]] = {}
+    Extension: ClassVar[Optional[type]] = None
 
     def __init__(self, info: EnvInfo, config: object, agent_hidden_dim: int) -> None:
         super().__init__()
@@ -85,30 +77,58 @@ agents' hidden states with gradients, as in PyMARL's QTRAN learner).
         a plugin's shape slip is one error naming the mixer, not a silent broadcast in the TD loss."""
         return 1
 
-    def extra_losses(self, ctx: LossContext) -> Dict[str, torch.Tensor]:
-        """Additional weighted loss terms, already multiplied by their weights."""
-        return {}
-
-    def second_agent_dim(self) -> Optional[int]:
-        """GRU width of a second agent network the learner should unroll beside the agents (same
-        inputs, own target copy, trained through this mixer's losses), or None. Weighted QMIX's
-        unrestricted Q* has its own agents so that QMIX's restricted utilities do not limit it."""
-        return None
-
-    def target_value(self, inp: MixInput) -> torch.Tensor:
-        """[B, T, K] what a TD target bootstraps from, called on the target mixer at the greedy joint
-        action of the next state. Q_tot by default; WQMIX bootstraps both of its networks from Q*."""
-        return self(inp)
-
-    def td_weights(self, ctx: LossContext) -> Optional[torch.Tensor]:
-        """[B, T, K] weights of each step's squared TD error (treated as constants), or None for 1.
-        WQMIX down-weights the joint actions its Q_tot need not get right."""
-        return None
-
     def joint_value(self, q_tot: torch.Tensor) -> torch.Tensor:
         """[..., K] -> [...]: one number per joint action, for tables and analysis. K > 1 values add
         up by default (IQL's per-agent Qs); a mixer whose K values each estimate Q_jt overrides it."""
         return q_tot.sum(-1) if q_tot.shape[-1] > 1 else q_tot[..., 0]
+
+
+@dataclass
+class BatchView:
+    """What a LossExtension sees of one update, online side. Shapes: B episodes, T steps (T + 1
+    stored states: the last one is what step T-1 led to), A agents, K = the mixer's out_dim."""
+
+    batch: "EpisodeBatch"  # the sampled episodes: obs/state/avail [B, T+1, ...], actions/reward/terminated/mask [B, T]
+    inputs: torch.Tensor  # [B*A, T+1, in] the agents' inputs, for an extension's own agent network
+    mixer: Mixer  # the online mixer (call it for values at other joint actions)
+    chosen: MixInput  # the taken actions at steps 0..T-1, online agents' Qs and hidden states, with gradients
+    q_tot: torch.Tensor  # [B, T, K] mixer(chosen), with gradients
+    targets: torch.Tensor  # [B, T, K] the TD targets, detached
+    greedy_target: torch.Tensor  # [B, T, K] the bootstrap value at each step's own greedy joint action, detached
+    mask: torch.Tensor  # [B, T] 1 where the step is a real transition
+
+
+@dataclass
+class TargetView:
+    """What a LossExtension's target copy sees when the targets are formed (all detached)."""
+
+    batch: "EpisodeBatch"
+    inputs: torch.Tensor  # [B*A, T+1, in]
+    greedy: MixInput  # steps 0..T: the double-Q greedy joint action (chosen by the online agents), target agents' Qs
+
+
+class LossExtension(nn.Module):
+    """What a method changes in the loss, with the networks it needs for that (they are trained with
+    the agents and mixer, and get a target copy). Built as `Extension(mixer, info, agent_input_dim)`;
+    override any of the three hooks (the defaults leave the shared TD loss as it is)."""
+
+    def __init__(self, mixer: Mixer, info: EnvInfo, agent_input_dim: int) -> None:
+        super().__init__()
+        self.info = info
+        self.config = mixer.config
+
+    def bootstrap(self, view: TargetView) -> Optional[torch.Tensor]:
+        """[B, T+1, K] what TD targets bootstrap from, at the greedy joint action of each stored
+        step (called on the target copy); None: the target mixer's Q_tot there."""
+        return None
+
+    def weights(self, view: BatchView) -> Optional[torch.Tensor]:
+        """[B, T, K] weights of each step's squared TD error (constants), or None for 1."""
+        return None
+
+    def losses(self, view: BatchView) -> Dict[str, torch.Tensor]:
+        """Loss terms added to the TD loss, already multiplied by their weights (logged by name)."""
+        return {}
 
 
 NEG = -1e9  # "unavailable" in place of -inf: a fully padded step stays finite, and is masked later
@@ -137,11 +157,14 @@ def masked_mean(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
 
 
 def validate_mixer_class(obj: object) -> Optional[str]:
-    """Registry check: a plugin must be a Mixer subclass with a dataclass Config."""
+    """Registry check: a plugin must be a Mixer subclass with a dataclass Config (and, if it has
+    one, a LossExtension subclass as its Extension)."""
     import dataclasses
 
     if not (isinstance(obj, type) and issubclass(obj, Mixer)):
         return "does not implement the mixer interface (must subclass mafac.mixers.Mixer)"
     if not dataclasses.is_dataclass(obj.Config):
         return "has a Config that is not a dataclass"
+    if obj.Extension is not None and not (isinstance(obj.Extension, type) and issubclass(obj.Extension, LossExtension)):
+        return "has an Extension that is not a mafac.mixers.LossExtension subclass"
     return None

@@ -29,7 +29,7 @@ import torch
 from torch import nn
 
 from mafac.envs.base import EnvInfo
-from mafac.mixers.base import LossContext, MixInput, Mixer, masked_mean, require_positive
+from mafac.mixers.base import BatchView, LossExtension, MixInput, Mixer, masked_mean, require_positive
 
 
 @dataclass
@@ -40,8 +40,20 @@ class QattenConfig:
     attend_reg_coef: float = 0.001  # weight of the mean squared attention logit (keeps softmaxes soft)
 
 
+class AttentionRegulariser(LossExtension):
+    """attend_reg_coef x the mean squared attention logit (keeps the softmaxes soft); no networks."""
+
+    def losses(self, view: BatchView) -> Dict[str, torch.Tensor]:
+        if self.config.attend_reg_coef == 0:
+            return {}
+        _, logits = view.mixer.attention(view.chosen)
+        reg = (logits ** 2).mean(-1).sum(-1)  # sum over heads of each head's mean squared logit
+        return {"attend_reg": self.config.attend_reg_coef * masked_mean(reg, view.mask)}
+
+
 class QattenMixer(Mixer):
     Config = QattenConfig
+    Extension = AttentionRegulariser
     description = "Qatten: c(s) + sum_h w_h(s) sum_i lambda_ih(s, agent i) Q_i, multi-head attention"
 
     def __init__(self, info: EnvInfo, config: QattenConfig, agent_hidden_dim: int) -> None:
@@ -71,10 +83,3 @@ class QattenMixer(Mixer):
         lam, _ = self.attention(inp)
         per_head = (lam * inp.agent_qs.unsqueeze(2)).sum(-1)  # [B, T, heads]
         return (self.head_weight(inp.state) * per_head).sum(-1, keepdim=True) + self.constant(inp.state)
-
-    def extra_losses(self, ctx: LossContext) -> Dict[str, torch.Tensor]:
-        if self.config.attend_reg_coef == 0:
-            return {}
-        _, logits = self.attention(ctx.chosen)
-        reg = (logits ** 2).mean(-1).sum(-1)  # sum over heads of each head's mean squared logit
-        return {"attend_reg": self.config.attend_reg_coef * masked_mean(reg, ctx.mask)}

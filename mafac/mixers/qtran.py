@@ -19,9 +19,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from mafac.envs.base import EnvInfo
-from mafac.mixers.base import LossContext, MixInput, Mixer, mask_unavailable, masked_mean
-
-
+from mafac.mixers.base import BatchView, LossExtension, MixInput, Mixer, mask_unavailable, masked_mean
 
 @dataclass
 class QTranConfig:
@@ -40,8 +38,31 @@ def action_encoder(agent_hidden_dim: int, n_actions: int) -> nn.Sequential:
     return nn.Sequential(nn.Linear(enc, enc), nn.ReLU(), nn.Linear(enc, enc))
 
 
+class QTranConstraints(LossExtension):
+    """L_opt and L_nopt, with the state value V(s) they need (trained by them alone)."""
+
+    def __init__(self, mixer: Mixer, info: EnvInfo, agent_input_dim: int) -> None:
+        super().__init__(mixer, info, agent_input_dim)
+        self.value = _mlp(info.state_dim, self.config.embed_dim)
+
+    def losses(self, view: BatchView) -> Dict[str, torch.Tensor]:
+        chosen = view.chosen
+        qs = mask_unavailable(chosen.all_qs, chosen.avail)
+        max_qs, greedy = qs.max(dim=-1)  # [B, T, A]
+        at_greedy = MixInput(max_qs, greedy, chosen.state, chosen.hidden, chosen.all_qs, chosen.avail)
+        q_jt_greedy = view.mixer(at_greedy).detach()
+        v = self.value(chosen.state)
+        opt = max_qs.sum(dim=-1, keepdim=True) - q_jt_greedy + v
+        nopt = chosen.agent_qs.sum(dim=-1, keepdim=True) - view.q_tot.detach() + v
+        return {
+            "opt_loss": self.config.opt_weight * masked_mean(opt ** 2, view.mask),
+            "nopt_loss": self.config.nopt_weight * masked_mean(nopt.clamp(max=0.0) ** 2, view.mask),
+        }
+
+
 class QTranMixer(Mixer):
     Config = QTranConfig
+    Extension = QTranConstraints
     description = "QTRAN-base: joint Q_jt(s,u) and V(s) with optimal / non-optimal action constraints"
 
     def __init__(self, info: EnvInfo, config: QTranConfig, agent_hidden_dim: int) -> None:
@@ -49,26 +70,9 @@ class QTranMixer(Mixer):
         enc = agent_hidden_dim + info.n_actions
         self.action_encoder = action_encoder(agent_hidden_dim, info.n_actions)
         self.q_joint = _mlp(info.state_dim + enc, config.embed_dim)
-        self.value = _mlp(info.state_dim, config.embed_dim)
 
     def forward(self, inp: MixInput) -> torch.Tensor:
         """Q_jt(s, u) [B, T, 1] for the joint action in `inp`."""
         onehot = F.one_hot(inp.actions, self.info.n_actions).float()
         encoded = self.action_encoder(torch.cat([inp.hidden, onehot], dim=-1)).sum(dim=2)
         return self.q_joint(torch.cat([inp.state, encoded], dim=-1))
-
-    def state_value(self, state: torch.Tensor) -> torch.Tensor:
-        return self.value(state)
-
-    def extra_losses(self, ctx: LossContext) -> Dict[str, torch.Tensor]:
-        qs = mask_unavailable(ctx.all_qs, ctx.avail)
-        max_qs, greedy = qs.max(dim=-1)  # [B, T, A]
-        chosen = ctx.chosen
-        q_jt_greedy = self(MixInput(max_qs, greedy, chosen.state, chosen.hidden)).detach()
-        v = self.state_value(chosen.state)
-        opt = max_qs.sum(dim=-1, keepdim=True) - q_jt_greedy + v
-        nopt = chosen.agent_qs.sum(dim=-1, keepdim=True) - ctx.q_tot.detach() + v
-        return {
-            "opt_loss": self.config.opt_weight * masked_mean(opt ** 2, ctx.mask),
-            "nopt_loss": self.config.nopt_weight * masked_mean(nopt.clamp(max=0.0) ** 2, ctx.mask),
-        }

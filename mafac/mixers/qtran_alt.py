@@ -27,12 +27,38 @@ import torch
 import torch.nn.functional as F
 
 from mafac.envs.base import EnvInfo
-from mafac.mixers.base import LossContext, MixInput, Mixer, mask_unavailable, masked_mean
+from mafac.mixers.base import BatchView, LossExtension, MixInput, Mixer, mask_unavailable, masked_mean
 from mafac.mixers.qtran import QTranConfig, _mlp, action_encoder
+
+
+class QTranAltConstraints(LossExtension):
+    """L_opt per head and the counterfactual L_nopt-min, with the state value V(s) they need."""
+
+    def __init__(self, mixer: Mixer, info: EnvInfo, agent_input_dim: int) -> None:
+        super().__init__(mixer, info, agent_input_dim)
+        self.value = _mlp(info.state_dim, self.config.embed_dim)
+
+    def losses(self, view: BatchView) -> Dict[str, torch.Tensor]:
+        chosen, mixer = view.chosen, view.mixer
+        max_qs, greedy = mask_unavailable(chosen.all_qs, chosen.avail).max(dim=-1)  # [B, T, A]
+        v = self.value(chosen.state)  # [B, T, 1]
+        at_greedy = MixInput(max_qs, greedy, chosen.state, chosen.hidden, chosen.all_qs, chosen.avail)
+        q_jt_greedy = mixer(at_greedy).detach()  # [B, T, A] per head
+        opt = max_qs.sum(dim=-1, keepdim=True) - q_jt_greedy + v
+        # Q'(u_i, u_{-i}) = Q_i(u_i) + sum_{j != i} Q_j(u_j), for every u_i
+        rest = chosen.agent_qs.sum(dim=-1, keepdim=True) - chosen.agent_qs  # [B, T, A]
+        gap = chosen.all_qs + rest.unsqueeze(-1) - mixer.counterfactual(chosen).detach() + v.unsqueeze(-1)
+        smallest = gap.masked_fill(~chosen.avail, float("inf")).min(dim=-1).values
+        smallest = torch.where(chosen.avail.any(dim=-1), smallest, torch.zeros_like(smallest))  # padded steps
+        return {
+            "opt_loss": self.config.opt_weight * masked_mean(opt ** 2, view.mask),
+            "nopt_min_loss": self.config.nopt_weight * masked_mean(smallest ** 2, view.mask),
+        }
 
 
 class QTranAltMixer(Mixer):
     Config = QTranConfig
+    Extension = QTranAltConstraints
     description = "QTRAN-alt: counterfactual joint network Q_jt(s,.,u_-i) with the L_nopt-min constraint"
 
     def __init__(self, info: EnvInfo, config: QTranConfig, agent_hidden_dim: int) -> None:
@@ -41,7 +67,6 @@ class QTranAltMixer(Mixer):
         enc = agent_hidden_dim + info.n_actions
         self.action_encoder = action_encoder(agent_hidden_dim, info.n_actions)
         self.q_joint = _mlp(info.state_dim + agent_hidden_dim + enc + n, config.embed_dim, info.n_actions)
-        self.value = _mlp(info.state_dim, config.embed_dim)
         self.register_buffer("agent_ids", torch.eye(n), persistent=False)
 
     def out_dim(self) -> int:
@@ -61,19 +86,3 @@ class QTranAltMixer(Mixer):
 
     def joint_value(self, q_tot: torch.Tensor) -> torch.Tensor:
         return q_tot.mean(-1)  # every head estimates the same Q_jt(s, u)
-
-    def extra_losses(self, ctx: LossContext) -> Dict[str, torch.Tensor]:
-        chosen = ctx.chosen
-        max_qs, greedy = mask_unavailable(ctx.all_qs, ctx.avail).max(dim=-1)  # [B, T, A]
-        v = self.value(chosen.state)  # [B, T, 1]
-        q_jt_greedy = self(MixInput(max_qs, greedy, chosen.state, chosen.hidden)).detach()  # [B, T, A] per head
-        opt = max_qs.sum(dim=-1, keepdim=True) - q_jt_greedy + v
-        # Q'(u_i, u_{-i}) = Q_i(u_i) + sum_{j != i} Q_j(u_j), for every u_i
-        rest = chosen.agent_qs.sum(dim=-1, keepdim=True) - chosen.agent_qs  # [B, T, A]
-        gap = ctx.all_qs + rest.unsqueeze(-1) - self.counterfactual(chosen).detach() + v.unsqueeze(-1)
-        smallest = gap.masked_fill(~ctx.avail, float("inf")).min(dim=-1).values
-        smallest = torch.where(ctx.avail.any(dim=-1), smallest, torch.zeros_like(smallest))  # padded steps
-        return {
-            "opt_loss": self.config.opt_weight * masked_mean(opt ** 2, ctx.mask),
-            "nopt_min_loss": self.config.nopt_weight * masked_mean(smallest ** 2, ctx.mask),
-        }

@@ -14,8 +14,8 @@ joint actions that matter:
   CW (central):    w = 1 where u is QMIX's greedy joint action u^ or y > Q*(s, u^).
 
 As in the authors' code (oxwhirl/wqmix `max_q_learner.py`): Q* has its own agent network (a GRU
-agent of `central_rnn_hidden_dim`, run by the shared learner as its second agent network) so that
-QMIX's restricted utilities do not limit it; the targets and CW's Q*(s, u^) come from the target
+agent of `central_rnn_hidden_dim`, owned by the `WeightedProjection` extension with Q*'s mixer) so
+that QMIX's restricted utilities do not limit it; the targets and CW's Q*(s, u^) come from the target
 networks; u' and u^ are the online QMIX agents' greedy actions (double Q). Acting is QMIX's.
 
 Defaults: the authors' SMAC configs `ow_qmix.yaml` / `cw_qmix.yaml`: alpha (`w`) 0.1, Q* mixer of
@@ -26,14 +26,15 @@ weighted 1; QMIX's own network as in `qmix.yaml` (embed 32, two-layer hypernets 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Dict, Optional
+from typing import Dict
 
 import torch
 from torch import nn
 
 from mafac.envs.base import EnvInfo
 from mafac.errors import MafacError
-from mafac.mixers.base import LossContext, MixInput, mask_unavailable, masked_mean, require_positive
+from mafac.agent import DRQN
+from mafac.mixers.base import BatchView, LossExtension, Mixer, TargetView, mask_unavailable, masked_mean, require_positive
 from mafac.mixers.qmix import QMixConfig, QMixer
 
 
@@ -58,10 +59,46 @@ class CentralQ(nn.Module):
         return self.net(torch.cat([state, utilities], dim=-1)) + self.value(state)
 
 
+class WeightedProjection(LossExtension):
+    """Q* (its own agents and feed-forward mixer), the bootstrap from Q*, QMIX's weights and Q*'s loss."""
+
+    def __init__(self, mixer: Mixer, info: EnvInfo, agent_input_dim: int) -> None:
+        super().__init__(mixer, info, agent_input_dim)
+        self.optimistic = mixer.optimistic
+        self.agent = DRQN(agent_input_dim, self.config.central_agent_dim, info.n_actions)
+        self.central = CentralQ(info.n_agents, info.state_dim, self.config.central_embed_dim)
+
+    def central_value(self, inputs: torch.Tensor, actions: torch.Tensor, state: torch.Tensor) -> torch.Tensor:
+        """Q*(s, u) [B, T, 1] for `actions` [B, T, A] at the first T stored steps of `inputs`."""
+        b, t, a = actions.shape
+        q, _ = self.agent.unroll(inputs)  # [B*A, T+1, n]
+        q = q.view(b, a, -1, q.shape[-1]).permute(0, 2, 1, 3)[:, :t]  # [B, T, A, n]
+        utilities = q.gather(-1, actions.unsqueeze(-1)).squeeze(-1)
+        return self.central(utilities, state)
+
+    def bootstrap(self, view: TargetView) -> torch.Tensor:
+        return self.central_value(view.inputs, view.greedy.actions, view.greedy.state)
+
+    def weights(self, view: BatchView) -> torch.Tensor:
+        if self.optimistic:
+            full = view.q_tot.detach() < view.targets
+        else:
+            chosen = view.chosen
+            greedy = mask_unavailable(chosen.all_qs.detach(), chosen.avail).argmax(dim=-1)
+            is_greedy = (chosen.actions == greedy).all(dim=-1, keepdim=True)
+            full = is_greedy | (view.targets > view.greedy_target)
+        return torch.where(full, torch.ones_like(view.targets), torch.full_like(view.targets, self.config.alpha))
+
+    def losses(self, view: BatchView) -> Dict[str, torch.Tensor]:
+        central = self.central_value(view.inputs, view.chosen.actions, view.chosen.state)
+        return {"central_loss": self.config.central_loss_weight * masked_mean((central - view.targets) ** 2, view.mask)}
+
+
 class WQMixer(QMixer):
-    """QMIX's Q_tot (what `forward` returns and the agents act on) plus Q*; subclasses pick w."""
+    """QMIX's Q_tot (what `forward` returns and the agents act on); Q* lives in its extension."""
 
     Config = WQMixConfig
+    Extension = WeightedProjection
     optimistic: bool = True
 
     def __init__(self, info: EnvInfo, config: WQMixConfig, agent_hidden_dim: int) -> None:
@@ -70,34 +107,6 @@ class WQMixer(QMixer):
             raise MafacError(f"bad value {config.alpha!r} for mixer.alpha; it must be in (0, 1] (1 is plain QMIX "
                              f"trained towards Q*)")
         require_positive(config, "central_embed_dim", "central_agent_dim")
-        self.central = CentralQ(info.n_agents, info.state_dim, config.central_embed_dim)
-
-    def second_agent_dim(self) -> Optional[int]:
-        return self.config.central_agent_dim
-
-    def central_value(self, inp: MixInput) -> torch.Tensor:
-        """Q*(s, u) [B, T, 1] for the joint action in `inp`, from the second agent network's Qs."""
-        if inp.second_qs is None:
-            raise MafacError(f"{type(self).__name__} needs its Q* agents' Qs (MixInput.second_qs); "
-                             f"train it through mafac's Learner")
-        utilities = inp.second_qs.gather(-1, inp.actions.unsqueeze(-1)).squeeze(-1)
-        return self.central(utilities, inp.state)
-
-    def target_value(self, inp: MixInput) -> torch.Tensor:
-        return self.central_value(inp)
-
-    def td_weights(self, ctx: LossContext) -> torch.Tensor:
-        if self.optimistic:
-            full = ctx.q_tot.detach() < ctx.targets
-        else:
-            greedy = mask_unavailable(ctx.all_qs.detach(), ctx.avail).argmax(dim=-1)
-            is_greedy = (ctx.chosen.actions == greedy).all(dim=-1, keepdim=True)
-            full = is_greedy | (ctx.targets > ctx.greedy_target)
-        return torch.where(full, torch.ones_like(ctx.targets), torch.full_like(ctx.targets, self.config.alpha))
-
-    def extra_losses(self, ctx: LossContext) -> Dict[str, torch.Tensor]:
-        central = self.central_value(ctx.chosen)
-        return {"central_loss": self.config.central_loss_weight * masked_mean((central - ctx.targets) ** 2, ctx.mask)}
 
 
 class OWQMixer(WQMixer):
