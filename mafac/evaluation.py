@@ -42,6 +42,10 @@ def open_run(run_dir: Path, max_envs: Optional[int], seed: int) -> LoadedRun:
                          f"run.checkpoint=false); nothing to load")
     cfg = config_from_dict(load_yaml(run_dir / CONFIG_YAML))
     state = read_checkpoint(run_dir / CHECKPOINT)
+    if cfg.env.backend == "smax":
+        from mafac.envs.smax import warn_if_made_with_another_jaxmarl
+
+        warn_if_made_with_another_jaxmarl(run_dir)
     n_envs = min(max_envs, cfg.env.test_n_envs) if max_envs else cfg.env.test_n_envs
     env = make_env(cfg.env.backend, cfg.env.map, n_envs, seed, cfg.env.kwargs)
     try:

@@ -178,7 +178,7 @@ class Trainer:
         if self.cfg.run.checkpoint:
             self.save()
         RunInfo(self.cfg.algo, self.cfg.env.map, self.cfg.env.backend, self.cfg.seed, STATUS_RUNNING,
-                self.env_steps, self.cfg.run.t_max, None, __version__).save(self.run_dir)
+                self.env_steps, self.cfg.run.t_max, None, __version__, simulator_version(self.cfg)).save(self.run_dir)
         if self.on_record is not None:
             self.on_record()
 
@@ -222,15 +222,29 @@ class Trainer:
             self.tensorboard.close()
 
 
+def simulator_version(cfg: Config) -> str:
+    """The jaxmarl version of a SMAX run ('' for other backends), recorded in its run.json."""
+    if cfg.env.backend != "smax":
+        return ""
+    from mafac.envs.smax import jaxmarl_version
+
+    return jaxmarl_version()
+
+
 def train_run(cfg: Config, run_dir: Path, progress: Optional[Callable[[Progress], None]] = None,
               on_record: Optional[Callable[[], None]] = None) -> List[Dict[str, float]]:
     """Train (or resume) one run in `run_dir`; records success or failure in run.json."""
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     write_text(run_dir / CONFIG_YAML, cfg.to_yaml())
-    info = RunInfo(cfg.algo, cfg.env.map, cfg.env.backend, cfg.seed, STATUS_RUNNING, 0, cfg.run.t_max, None, __version__)
+    info = RunInfo(cfg.algo, cfg.env.map, cfg.env.backend, cfg.seed, STATUS_RUNNING, 0, cfg.run.t_max, None, __version__,
+                   simulator_version(cfg))
     trainer = None
     try:
+        if (run_dir / CHECKPOINT).exists() and cfg.env.backend == "smax":
+            from mafac.envs.smax import warn_if_made_with_another_jaxmarl
+
+            warn_if_made_with_another_jaxmarl(run_dir)
         trainer = Trainer(cfg, run_dir)
         if (run_dir / CHECKPOINT).exists():
             trainer.load()

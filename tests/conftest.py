@@ -66,3 +66,31 @@ def random_actions():
         return np.where(avail, scores, 0.0).argmax(-1)
 
     return pick
+
+
+def checkpointed_at_most_half(run_jsons, steps: int) -> bool:
+    """Some run has checkpointed past its start and is at most half done: a kill now leaves the
+    other half (seconds of work) unfinished, so a resume has something to resume."""
+    import json
+
+    infos = [json.loads(p.read_text()) for p in run_jsons if p.stat().st_size]
+    return any(0 < i["env_steps"] <= steps // 2 for i in infos)
+
+
+def sigkill_when(cmd, ready, timeout: float, what: str) -> None:
+    """Start `cmd` in its own session, poll `ready()`, then kill -9 its whole process group."""
+    import os
+    import signal
+    import subprocess
+    import time
+
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.time() + timeout
+    try:
+        while not ready():
+            if time.time() > deadline:
+                pytest.fail(f"{what} in time")
+            time.sleep(0.05)
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()

@@ -7,15 +7,14 @@ from __future__ import annotations
 import datetime
 import json
 import os
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
+from conftest import checkpointed_at_most_half, sigkill_when
 from mafac.errors import MafacError
 from mafac.benchmark.spec import default_name, estimate_seconds, expand, parse_seeds
 
@@ -85,22 +84,9 @@ def test_sigkill_then_resume_equals_uninterrupted(tmp_path, tiny_overrides):
                          capture_output=True, text=True, timeout=600)
     assert ref.returncode == 0, ref.stderr[-2000:]
     cmd = _bench(tmp_path / "k", "b", algos="qmix", steps=steps, tiny=tiny_overrides)
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     root = tmp_path / "k" / "b"
-    deadline = time.time() + 300
-    try:
-        # kill once a run has checkpointed past its start but is at most half done, so the other
-        # half (seconds of work) cannot finish between this look and the kill
-        while time.time() < deadline:
-            infos = [json.loads(p.read_text()) for p in root.glob("runs/*/run.json") if p.stat().st_size]
-            if any(0 < i["env_steps"] <= steps // 2 for i in infos):
-                break
-            time.sleep(0.05)
-        else:
-            pytest.fail("no run reached a checkpoint in time")
-    finally:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
+    sigkill_when(cmd, lambda: checkpointed_at_most_half(root.glob("runs/*/run.json"), steps), 300,
+                 "no run reached a checkpoint")
     infos = [json.loads(p.read_text()) for p in root.glob("runs/*/run.json")]
     assert any(i["status"] != "done" for i in infos), "the kill came too late to test anything"
     resumed = subprocess.run(cmd, capture_output=True, text=True, timeout=600)

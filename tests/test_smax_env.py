@@ -212,3 +212,25 @@ def test_bad_env_kwarg_is_a_user_error():
     with pytest.raises(MafacError) as exc:
         make_env("smax", "3m", 2, 0, {"max_stepz": 10})
     assert "max_stepz" in str(exc.value)
+
+
+def test_runs_record_their_jaxmarl_and_another_one_is_said_in_one_line(tmp_path, tiny_overrides, capsys):
+    import json
+
+    from mafac.config import build_config
+    from mafac.envs.smax import JAXMARL_TESTED, jaxmarl_version, warn_if_made_with_another_jaxmarl
+    from mafac.trainer import train_run
+
+    assert jaxmarl_version() == JAXMARL_TESTED  # the pinned release, which the stand-ins were written for
+    run = tmp_path / "run"
+    train_run(build_config(algo="vdn", map_name="3m", overrides=tiny_overrides(**{"run.t_max": 200})), run)
+    info = json.loads((run / "run.json").read_text())
+    assert info["jaxmarl_version"] == JAXMARL_TESTED
+    capsys.readouterr()
+    warn_if_made_with_another_jaxmarl(run)
+    assert capsys.readouterr().err == ""  # same version: nothing to say
+    info["jaxmarl_version"] = "0.1.9"
+    (run / "run.json").write_text(json.dumps(info))
+    warn_if_made_with_another_jaxmarl(run)
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "jaxmarl 0.1.9" in err[0] and f"jaxmarl {JAXMARL_TESTED} is installed" in err[0]

@@ -4,17 +4,15 @@ killed with -9 continues without repeating finished trials, and a bad space file
 from __future__ import annotations
 
 import json
-import os
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
 pytest.importorskip("optuna")
 
+from conftest import checkpointed_at_most_half, sigkill_when  # noqa: E402
 from mafac.cli import main  # noqa: E402
 
 # An additive 8x8 game, best only at (0, 0) (8; the next best 5): VDN represents it exactly, so
@@ -72,19 +70,10 @@ def test_kill_9_mid_study_then_rerun_continues(tmp_path):
     cmd = sweep_cmd(tmp_path, space, "--seeds", "1", "--steps", str(steps), "--trials", "3", "--sampler", "grid",
                     "--no-prune", "--name", "k")
     root = tmp_path / "k"
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    deadline = time.time() + 400
-    try:  # kill once trial 0 is done and trial 1 has checkpointed, at most half way
-        while time.time() < deadline:
-            t1 = [json.loads(p.read_text()) for p in root.glob("trials/t001/runs/*/run.json") if p.stat().st_size]
-            if (root / "trials/t000/summary.json").exists() and any(0 < i["env_steps"] <= steps // 2 for i in t1):
-                break
-            time.sleep(0.05)
-        else:
-            pytest.fail("trial 1 never reached a checkpoint")
-    finally:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
+    # kill once trial 0 is done and trial 1 has checkpointed, at most half way
+    sigkill_when(cmd, lambda: (root / "trials/t000/summary.json").exists()
+                 and checkpointed_at_most_half(root.glob("trials/t001/runs/*/run.json"), steps),
+                 400, "trial 1 never reached a checkpoint")
     first = [(t.state.name, t.params["learner.lr"]) for t in study(root).trials]
     assert [state for state, _ in first] == ["COMPLETE", "RUNNING"]
     done_metrics = {p: p.stat().st_mtime_ns for p in root.glob("trials/t000/runs/*/metrics.csv")}

@@ -102,7 +102,7 @@ def _run_locked(bench: Bench, jobs: List[Job], configs: Dict[str, Dict[str, obje
     if old is not None:
         diffs = mf.differences(old, new)
         if diffs and not bench.force:
-            raise MafacError(f"results/{name} holds a different bench ({'; '.join(diffs[:2])}); "
+            raise MafacError(f"{root} holds a different bench ({'; '.join(diffs[:2])}); "
                              f"use another --name, or --force to replace it")
         if diffs:  # --force: runs whose config changed start again
             for j in jobs:
@@ -141,7 +141,7 @@ def _run_locked(bench: Bench, jobs: List[Job], configs: Dict[str, Dict[str, obje
         executor_cls(bench.workers, bench.address).run(payloads, on_done, progress.poll)
     except KeyboardInterrupt:
         progress.close()
-        click.echo(f"interrupted; rerun the same command to resume (results/{name})", err=True)
+        click.echo(f"interrupted; rerun the same command to resume ({root})", err=True)
         raise
     progress.close()
     for j in jobs:  # the run dirs are the truth, also for runs that finished in earlier attempts

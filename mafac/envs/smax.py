@@ -158,6 +158,20 @@ def _stub_package(name: str, path: str) -> types.ModuleType:
     return mod
 
 
+# The jaxmarl release the stand-in packages below and the state/obs builders were written against.
+JAXMARL_TESTED = "0.2.0"
+
+
+def jaxmarl_version() -> str:
+    """The installed jaxmarl's version ('' if it is not installed)."""
+    from importlib import metadata
+
+    try:
+        return metadata.version("jaxmarl")
+    except metadata.PackageNotFoundError:
+        return ""
+
+
 def _import_smax():
     """Import only jaxmarl's SMAX. `import jaxmarl` runs a package __init__ that imports and partly
     compiles every JaxMARL environment (2.6 s of each run's start-up, most of it STORM); SMAX needs
@@ -165,6 +179,10 @@ def _import_smax():
     attributes load the real package on first use (`jaxmarl.make` included), and the regular
     import remains the fallback."""
     import_jax()
+    installed = jaxmarl_version()
+    if installed != JAXMARL_TESTED:  # the stand-ins rely on 0.2.0's layout: the regular import instead
+        _warn_version(installed)
+        _real_jaxmarl()
     if "jaxmarl" not in sys.modules:
         spec = importlib.util.find_spec("jaxmarl")
         if spec is not None and spec.origin:
@@ -179,6 +197,32 @@ def _import_smax():
         _real_jaxmarl()
         from jaxmarl.environments.smax import HeuristicEnemySMAX, map_name_to_scenario
     return HeuristicEnemySMAX, map_name_to_scenario
+
+
+_WARNED = set()
+
+
+def _warn_version(installed: str) -> None:
+    if installed not in _WARNED:
+        _WARNED.add(installed)
+        print(f"warning: jaxmarl {installed or '(not found)'} is installed; mafac's SMAX backend was written and "
+              f"tested for jaxmarl {JAXMARL_TESTED} (pip install jaxmarl=={JAXMARL_TESTED})", file=sys.stderr)
+
+
+def warn_if_made_with_another_jaxmarl(run_dir) -> None:
+    """One line when a run being reloaded (resumed, evaluated, rendered) was made under another
+    jaxmarl: its SMAX may not be the simulator the run learned in."""
+    from mafac.errors import MafacError
+    from mafac.rundir import RunInfo
+
+    try:
+        made = RunInfo.load(run_dir).jaxmarl_version
+    except MafacError:
+        return
+    installed = jaxmarl_version()
+    if made and installed and made != installed:
+        print(f"warning: {run_dir} was made with jaxmarl {made}; jaxmarl {installed} is installed, so its SMAX "
+              f"may differ (pip install jaxmarl=={made} to reload it as it was)", file=sys.stderr)
 
 
 class SMAXEnv(BatchedEnv):
