@@ -38,7 +38,12 @@ def _markdown(frame) -> str:
     def cell(v):
         if v is None or (isinstance(v, float) and v != v):
             return ""
-        return f"{v:.4g}" if isinstance(v, float) else str(v)
+        if isinstance(v, float) and v.is_integer() and abs(v) >= 1000:  # counts and env steps
+            return f"{int(v):,}"
+        if isinstance(v, float):
+            return f"{v:.4g}"
+        text = str(v)
+        return text if len(text) <= 160 else text[:157] + "..."  # a long error: trials.csv has it whole
 
     cols = list(frame.columns)
     lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
