@@ -34,7 +34,7 @@ def _note(line: str) -> None:
 def make_config(algo: Optional[str] = None, map: Optional[str] = None, *, seed: Optional[int] = None,
                 preset: Optional[str] = None, steps: Optional[int] = None, env: Optional[str] = None,
                 config_file: Optional[PathLike] = None, overrides: Sequence[str] = (),
-                default_preset: str = "pymarl", say: Optional[Callable[[str], None]] = _note,
+                default_preset: Optional[str] = None, say: Optional[Callable[[str], None]] = _note,
                 **settings: Any) -> "Config":
     """A resolved, validated run config, e.g. make_config("qmix", "3m", preset="fast", **{"learner.lr": 1e-3}).
 
@@ -42,12 +42,13 @@ def make_config(algo: Optional[str] = None, map: Optional[str] = None, *, seed: 
     `preset` too), then the arguments, then `overrides` ("key=value" strings) and `settings`.
     `algo` defaults to the file's, else qmix. An argument that contradicts the file wins and is
     said in one line through `say` (default: stderr). `steps` is run.t_max."""
-    from mafac.config import build_config
+    from mafac.config import DEFAULT_PRESET, build_config
 
     if steps is not None:
         settings = {**settings, "run.t_max": steps}
     return build_config(algo=algo, map_name=map, seed=seed, preset=preset, config_file=config_file,
-                        overrides=overrides, settings=settings, env_backend=env, default_preset=default_preset,
+                        overrides=overrides, settings=settings, env_backend=env,
+                        default_preset=default_preset or DEFAULT_PRESET,
                         say=say)
 
 

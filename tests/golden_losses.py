@@ -53,7 +53,7 @@ def compute(algo: str) -> dict:
     from mafac.mixers import get_mixer
 
     info = EnvInfo(n_agents=3, n_actions=5, obs_dim=6, state_dim=7, episode_limit=5)
-    cfg = build_config(algo=algo, overrides=["agent.hidden_dim=8", "learner.td_lambda=0.6", "learner.gamma=0.9"])
+    cfg = build_config(algo=algo, preset="pymarl", overrides=["agent.hidden_dim=8", "learner.td_lambda=0.6", "learner.gamma=0.9"])
     learner = Learner(info, cfg, build_agent(info, cfg.agent), get_mixer(algo)(info, cfg.mixer, cfg.agent.hidden_dim))
     online = [m for m in learner.__dict__.values() if isinstance(m, torch.nn.Module) and not _is_target(learner, m)]
     for m in online:

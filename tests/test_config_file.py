@@ -44,7 +44,7 @@ def test_a_flag_that_contradicts_the_file_wins_and_is_said(tmp_path):
     notes = [line for line in shown.stderr.splitlines() if line.startswith("note:")]
     assert any("--algo qmix overrides algo: vdn" in n for n in notes), shown.stderr
     assert any("--map 3m overrides env.map: 8m" in n for n in notes), shown.stderr
-    assert any("learner.lr=0.002 overrides learner.lr: 0.0005" in n for n in notes), shown.stderr
+    assert any("learner.lr=0.002 overrides learner.lr: 0.001" in n for n in notes), shown.stderr
     assert len(notes) == 3
 
 

@@ -18,7 +18,7 @@ INFO = EnvInfo(n_agents=3, n_actions=5, obs_dim=6, state_dim=7, episode_limit=8)
 
 def make_learner(algo="vdn", seed=0, **overrides):
     sets = {"agent.hidden_dim": 16, "learner.target_update_episodes": 10**6, **overrides}
-    cfg = build_config(algo=algo, overrides=[f"{k}={v}" for k, v in sets.items()])
+    cfg = build_config(algo=algo, preset="pymarl", overrides=[f"{k}={v}" for k, v in sets.items()])
     torch.manual_seed(seed)
     agent = build_agent(INFO, cfg.agent)
     mixer = get_mixer(algo)(INFO, cfg.mixer, cfg.agent.hidden_dim)

@@ -20,7 +20,7 @@ GAMMA, ALPHA = 0.9, 0.3
 def make_learner(algo: str) -> Learner:
     sets = {"agent.hidden_dim": 8, "mixer.central_agent_dim": 6, "mixer.central_embed_dim": 16,
             "mixer.alpha": ALPHA, "learner.gamma": GAMMA, "learner.target_update_episodes": 10 ** 6}
-    cfg = build_config(algo=algo, overrides=[f"{k}={v}" for k, v in sets.items()])
+    cfg = build_config(algo=algo, preset="pymarl", overrides=[f"{k}={v}" for k, v in sets.items()])
     torch.manual_seed(3)
     agent = DRQN(agent_input_dim(INFO, cfg.agent), cfg.agent.hidden_dim, INFO.n_actions)
     learner = Learner(INFO, cfg, agent, get_mixer(algo)(INFO, cfg.mixer, cfg.agent.hidden_dim))

@@ -11,12 +11,13 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Union
 
+from mafac.config import DEFAULT_PRESET
 from mafac.errors import MafacError
 from mafac.rundir import RUNS_DIR, run_name
 
-# The preset a bench run starts from unless --preset or a --config file names one: the settings
-# measured to learn fastest per wall-clock second on a CPU (see mafac/config.py, PRESETS["fast"]).
-BENCH_PRESET = "fast"
+# The preset a bench run starts from unless --preset or a --config file names one: the one default
+# of every entry point (mafac/config.py, DEFAULT_PRESET).
+BENCH_PRESET = DEFAULT_PRESET
 
 # Env steps per run when --steps is not given, chosen so that the default 18-run bench (vdn, qmix,
 # qtran x 3m, 8m x 3 seeds) fits 60 minutes on 2 cores with the `fast` preset; the measured
