@@ -38,7 +38,9 @@ setup(
     ],
     extras_require={
         # ray: the bench tests run the Ray executor for real; tensorboard: its test reads the event files
-        "dev": ["pytest>=7", "ray>=2.9", "tensorboard>=2.14", "optuna>=3.4", "ruff>=0.5"],
+        "dev": ["pytest>=7", "ray>=2.9", "tensorboard>=2.14", "optuna>=3.4", "ruff>=0.5",
+                "mkdocs-material>=9", "mkdocstrings[python]>=0.24"],
+        "docs": ["mkdocs-material>=9", "mkdocstrings[python]>=0.24"],  # mkdocs build / serve
         "ray": ["ray>=2.9"],
         "sweep": ["optuna>=3.4"],  # mafac sweep
         "tensorboard": ["tensorboard>=2.14"],  # run.tensorboard=true (torch's SummaryWriter needs it)

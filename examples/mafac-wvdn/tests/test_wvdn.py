@@ -1,4 +1,4 @@
-"""The wvdn plugin: it is the README's code, it is monotonic, it loads through its entry point, it trains."""
+"""The wvdn plugin: it is the plugin guide's code, it is monotonic, it loads through its entry point, it trains."""
 
 from __future__ import annotations
 
@@ -20,11 +20,11 @@ HERE = Path(__file__).resolve().parent.parent
 INFO = EnvInfo(n_agents=4, n_actions=5, obs_dim=2, state_dim=6, episode_limit=10)
 
 
-def test_module_is_the_readme_example():
-    readme = HERE.parent.parent / "README.md"
-    if not readme.exists():
+def test_module_is_the_guides_example():
+    guide = HERE.parent.parent / "docs" / "plugins.md"
+    if not guide.exists():
         pytest.skip("not in a mafac checkout")
-    section = readme.read_text(encoding="utf-8").split("## Write your own mixer", 1)[1]
+    section = guide.read_text(encoding="utf-8").split("# Write your own mixer", 1)[1]
     code = re.search(r"```python\n(.*?)```", section, re.S).group(1)
     assert (HERE / "mafac_wvdn.py").read_text(encoding="utf-8") == code
 
