@@ -35,6 +35,7 @@ is the same in every state of a map, so it carries nothing but an unnormalised c
 from __future__ import annotations
 
 import contextlib
+import functools
 import importlib
 import importlib.util
 import io
@@ -225,6 +226,132 @@ def warn_if_made_with_another_jaxmarl(run_dir) -> None:
               f"may differ (pip install jaxmarl=={made} to reload it as it was)", file=sys.stderr)
 
 
+@dataclass(frozen=True, eq=False)
+class SMAXSpec:
+    """The static facts of one SMAX env that its pure step and reset functions read: the JaxMARL
+    env (its reset, step and avail-action functions), the agents, sizes, per-type maxima and the
+    options. Built once per env; the functions below take it as their first argument, JaxMARL-style,
+    and are jitted with it bound."""
+
+    env: Any
+    agents: tuple
+    n_allies: int
+    n_actions: int
+    n_types: int
+    type_health: Any  # [n_types] maximum hit points
+    type_cooldown: Any  # [n_types] weapon cooldown
+    map_size: Any  # [2] width, height
+    reward_scale: float
+    max_steps: int
+    normalize_state: bool
+    state_last_action: bool
+
+    @classmethod
+    def of(cls, env, reward_scale: float, max_steps: int, normalize_state: bool, state_last_action: bool) -> "SMAXSpec":
+        import jax.numpy as jnp
+
+        agents = tuple(env.agents)
+        return cls(env, agents, int(env.num_allies), int(env.action_spaces[agents[0]].n), int(env.unit_type_bits),
+                   jnp.asarray(env.unit_type_health), jnp.asarray(env.unit_type_weapon_cooldowns),
+                   jnp.array([env.map_width, env.map_height], dtype=jnp.float32), float(reward_scale), int(max_steps),
+                   bool(normalize_state), bool(state_last_action))
+
+
+def world_state(spec: SMAXSpec, env_state, obs_dict, last_actions):
+    """The mixer's global state, SMAC-style: every feature in [0, 1] (see the module doc)."""
+    import jax
+    import jax.numpy as jnp
+
+    if not spec.normalize_state:  # JaxMARL's raw world_state: positions in map units, unbounded cooldown
+        return obs_dict["world_state"]
+    s = env_state.state
+    alive = s.unit_alive[:, None]
+    feats = jnp.concatenate([
+        (s.unit_health / spec.type_health[s.unit_types])[:, None],
+        s.unit_positions / spec.map_size,
+        jnp.clip(s.unit_weapon_cooldowns / spec.type_cooldown[s.unit_types], 0.0, 1.0)[:, None],
+        jax.nn.one_hot(s.unit_types, spec.n_types),
+    ], axis=-1)
+    parts = [jnp.where(alive, feats, 0.0).reshape(-1)]
+    if spec.state_last_action:
+        parts.append(jax.nn.one_hot(last_actions, spec.n_actions).reshape(-1))
+    return jnp.concatenate(parts)
+
+
+def observe(spec: SMAXSpec, env_state, obs_dict, last_actions):
+    """(obs [A, obs_dim], state [state_dim], avail [A, n_actions]) of one env."""
+    import jax.numpy as jnp
+
+    obs = jnp.stack([obs_dict[a] for a in spec.agents])
+    alive = env_state.state.unit_alive[:spec.n_allies]
+    obs = jnp.where(alive[:, None], obs, 0.0)  # SMAC gives dead agents zero observations
+    world = world_state(spec, env_state, obs_dict, last_actions)
+    avail_d = spec.env.get_avail_actions(env_state)
+    avail = jnp.stack([avail_d[a] for a in spec.agents]).astype(bool)
+    return obs.astype(jnp.float32), world.astype(jnp.float32), avail
+
+
+def reset_one(spec: SMAXSpec, key):
+    import jax.numpy as jnp
+
+    obs_dict, env_state = spec.env.reset(key)
+    no_actions = jnp.full((spec.n_allies,), -1, dtype=jnp.int32)  # one_hot(-1) = all zeros
+    return env_state, observe(spec, env_state, obs_dict, no_actions)
+
+
+def step_one(spec: SMAXSpec, key, env_state, actions):
+    """One env's step with auto-reset: (next state, final obs, next obs, reward, terminated,
+    truncated, won, the state before any reset)."""
+    import jax
+    import jax.numpy as jnp
+
+    k_step, k_reset = jax.random.split(key)
+    act = {a: actions[i] for i, a in enumerate(spec.agents)}
+    obs_dict, new_state, rewards, dones, _ = spec.env.step_env(k_step, env_state, act)
+    alive = new_state.state.unit_alive
+    allies_alive = alive[:spec.n_allies].any()
+    enemies_alive = alive[spec.n_allies:].any()
+    terminated = ~allies_alive | ~enemies_alive
+    # JaxMARL tests its time limit before counting the step, so its own done comes one step late
+    # (max_steps + 1 steps); episode_limit must bound an episode's length.
+    truncated = (new_state.state.step >= spec.max_steps) & ~terminated
+    won = ~enemies_alive & allies_alive
+    final = observe(spec, new_state, obs_dict, actions)
+    reset_state, start = reset_one(spec, k_reset)
+    done = terminated | truncated
+    next_state = jax.tree.map(lambda r, s: jnp.where(done, r, s), reset_state, new_state)
+    nxt = jax.tree.map(lambda r, s: jnp.where(done, r, s), start, final)
+    reward = rewards[spec.agents[0]] * spec.reward_scale
+    return next_state, final, nxt, reward.astype(jnp.float32), terminated, truncated, won, new_state
+
+
+def _batch_reset(spec: SMAXSpec, n_envs: int, key):
+    import jax
+
+    keys = jax.random.split(key, n_envs)
+    states, start = jax.vmap(functools.partial(reset_one, spec))(keys)
+    # Strip weak types so the states match step's outputs exactly: otherwise the second step call
+    # would see a new input signature and compile the whole step again.
+    states = jax.tree.map(lambda x: x.astype(x.dtype), states)
+    return states, start
+
+
+def _batch_step(spec: SMAXSpec, n_envs: int, key, env_states, actions, keep_stepped=False):
+    """One step of every env; everything the host needs comes back packed in one float32
+    [n_envs, F] array (see `SMAXEnv._unpack`): one device-to-host copy instead of ten.
+    `keep_stepped` also returns the states before auto-reset (`step_with_states`)."""
+    import jax
+    import jax.numpy as jnp
+
+    key, sub = jax.random.split(key)
+    states, final, nxt, reward, term, trunc, won, stepped = jax.vmap(functools.partial(step_one, spec))(
+        jax.random.split(sub, n_envs), env_states, actions)
+    parts = [x.reshape(n_envs, -1).astype(jnp.float32) for x in (*final, *nxt)]
+    parts += [x.astype(jnp.float32)[:, None] for x in (reward, term, trunc, won)]
+    out = (key, states, jnp.concatenate(parts, axis=1))
+    return out + (stepped,) if keep_stepped else out
+
+
 class SMAXEnv(BatchedEnv):
     name = "smax"
     Config = SMAXConfig
@@ -236,8 +363,6 @@ class SMAXEnv(BatchedEnv):
         reward_scale, max_steps = opt.reward_scale, opt.max_steps
         normalize_state, state_last_action = opt.normalize_state, opt.state_last_action
         jax = import_jax()
-        import jax.numpy as jnp
-
         HeuristicEnemySMAX, map_name_to_scenario = _import_smax()
         env = HeuristicEnemySMAX(
             scenario=map_name_to_scenario(map_name),
@@ -247,89 +372,12 @@ class SMAXEnv(BatchedEnv):
             max_steps=max_steps,
         )
         self._env = env
-        n_allies = env.num_allies
-        agents = env.agents
-        n_actions = int(env.action_spaces[agents[0]].n)
-        n_types = int(env.unit_type_bits)
-        type_health = jnp.asarray(env.unit_type_health)
-        type_cooldown = jnp.asarray(env.unit_type_weapon_cooldowns)
-        map_size = jnp.array([env.map_width, env.map_height], dtype=jnp.float32)
-        self._layout = StateLayout(n_allies, env.num_enemies, n_types, n_actions, state_last_action and normalize_state,
-                                   normalize_state)
-
-        def world_state(env_state, obs_dict, last_actions):
-            """The mixer's global state, SMAC-style: every feature in [0, 1] (see module doc)."""
-            if not normalize_state:  # JaxMARL's raw world_state: positions in map units, unbounded cooldown
-                return obs_dict["world_state"]
-            s = env_state.state
-            alive = s.unit_alive[:, None]
-            feats = jnp.concatenate([
-                (s.unit_health / type_health[s.unit_types])[:, None],
-                s.unit_positions / map_size,
-                jnp.clip(s.unit_weapon_cooldowns / type_cooldown[s.unit_types], 0.0, 1.0)[:, None],
-                jax.nn.one_hot(s.unit_types, n_types),
-            ], axis=-1)
-            parts = [jnp.where(alive, feats, 0.0).reshape(-1)]
-            if state_last_action:
-                parts.append(jax.nn.one_hot(last_actions, n_actions).reshape(-1))
-            return jnp.concatenate(parts)
-
-        def observe(env_state, obs_dict, last_actions):
-            obs = jnp.stack([obs_dict[a] for a in agents])
-            alive = env_state.state.unit_alive[:n_allies]
-            obs = jnp.where(alive[:, None], obs, 0.0)  # SMAC gives dead agents zero observations
-            world = world_state(env_state, obs_dict, last_actions)
-            avail_d = env.get_avail_actions(env_state)
-            avail = jnp.stack([avail_d[a] for a in agents]).astype(bool)
-            return obs.astype(jnp.float32), world.astype(jnp.float32), avail
-
-        no_actions = jnp.full((n_allies,), -1, dtype=jnp.int32)  # one_hot(-1) = all zeros
-
-        def reset_one(key):
-            obs_dict, env_state = env.reset(key)
-            return env_state, observe(env_state, obs_dict, no_actions)
-
-        def step_one(key, env_state, actions):
-            k_step, k_reset = jax.random.split(key)
-            act = {a: actions[i] for i, a in enumerate(agents)}
-            obs_dict, new_state, rewards, dones, _ = env.step_env(k_step, env_state, act)
-            alive = new_state.state.unit_alive
-            allies_alive = alive[:n_allies].any()
-            enemies_alive = alive[n_allies:].any()
-            terminated = ~allies_alive | ~enemies_alive
-            # JaxMARL tests its time limit before counting the step, so its own done comes one
-            # step late (max_steps + 1 steps); episode_limit must bound an episode's length.
-            truncated = (new_state.state.step >= max_steps) & ~terminated
-            won = ~enemies_alive & allies_alive
-            final = observe(new_state, obs_dict, actions)
-            reset_state, start = reset_one(k_reset)
-            done = terminated | truncated
-            next_state = jax.tree.map(lambda r, s: jnp.where(done, r, s), reset_state, new_state)
-            nxt = jax.tree.map(lambda r, s: jnp.where(done, r, s), start, final)
-            reward = rewards[agents[0]] * reward_scale
-            return next_state, final, nxt, reward.astype(jnp.float32), terminated, truncated, won, new_state
-
-        def batch_reset(key):
-            keys = jax.random.split(key, n_envs)
-            states, start = jax.vmap(reset_one)(keys)
-            # Strip weak types so the states match step's outputs exactly: otherwise the second
-            # step call would see a new input signature and compile the whole step again.
-            states = jax.tree.map(lambda x: x.astype(x.dtype), states)
-            return states, start
-
-        def batch_step(key, env_states, actions, keep_stepped=False):
-            """One jitted step of every env; everything the host needs comes back packed in one
-            float32 [n_envs, F] array (see `_unpack`): one device-to-host copy instead of ten.
-            `keep_stepped` also returns the states before auto-reset (`step_with_states`); jit
-            drops them from the plain step."""
-            key, sub = jax.random.split(key)
-            states, final, nxt, reward, term, trunc, won, stepped = jax.vmap(step_one)(
-                jax.random.split(sub, n_envs), env_states, actions)
-            parts = [x.reshape(n_envs, -1).astype(jnp.float32) for x in (*final, *nxt)]
-            parts += [x.astype(jnp.float32)[:, None] for x in (reward, term, trunc, won)]
-            out = (key, states, jnp.concatenate(parts, axis=1))
-            return out + (stepped,) if keep_stepped else out
-
+        self._spec = spec = SMAXSpec.of(env, reward_scale, max_steps, normalize_state, state_last_action)
+        n_allies, n_actions = spec.n_allies, spec.n_actions
+        self._layout = StateLayout(n_allies, env.num_enemies, spec.n_types, n_actions,
+                                   state_last_action and normalize_state, normalize_state)
+        batch_reset = functools.partial(_batch_reset, spec, n_envs)
+        batch_step = functools.partial(_batch_step, spec, n_envs)
         self._batch_reset = jax.jit(batch_reset)
         self._batch_step = jax.jit(batch_step, donate_argnums=(1,))
         # compiled on first use: only `mafac render` asks for the pre-reset states
