@@ -9,12 +9,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from typing import TYPE_CHECKING
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from mafac.config import AgentConfig
 from mafac.envs.base import EnvInfo
+
+if TYPE_CHECKING:  # annotations only: the agent sits below the config layer
+    from mafac.config import AgentConfig
 
 
 def agent_input_dim(info: EnvInfo, cfg: AgentConfig) -> int:

@@ -87,8 +87,9 @@ class Learner:
         self.agent = agent.to(self.device)
         self.mixer = mixer.to(self.device)
         ext_cls = type(mixer).Extension
+        in_dim = agent_input_dim(info, cfg.agent)
         self.extension = (None if ext_cls is None else
-                          ext_cls(mixer, info, agent_input_dim(info, cfg.agent)).to(self.device))
+                          ext_cls(mixer, info, lambda hidden: DRQN(in_dim, hidden, info.n_actions)).to(self.device))
         self.target_agent = copy.deepcopy(agent)
         self.target_mixer = copy.deepcopy(mixer)
         self.target_extension = copy.deepcopy(self.extension)

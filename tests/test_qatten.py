@@ -95,12 +95,12 @@ def test_keys_do_not_train_the_agents_and_the_regulariser_is_the_mean_squared_lo
     assert g is None or float(g.abs().sum()) == 0.0
     mask = torch.tensor([[1.0, 1.0, 0.0], [1.0, 0.0, 0.0]])
     view = BatchView(None, None, mixer, chosen, q_tot, torch.zeros_like(q_tot), None, mask)
-    reg = mixer.Extension(mixer, INFO, 1).losses(view)["attend_reg"]
+    reg = mixer.Extension(mixer, INFO).losses(view)["attend_reg"]
     _, logits = mixer.attention(chosen)  # [B, T, heads, A]
     terms = [float((logits[b, t].detach() ** 2).mean(-1).sum()) for b, t in itertools.product(range(2), range(3)) if mask[b, t]]
     assert float(reg) == pytest.approx(cfg.attend_reg_coef * sum(terms) / len(terms), rel=1e-5)
     off = QattenMixer(INFO, QattenConfig(attend_reg_coef=0.0), H)
-    assert off.Extension(off, INFO, 1).losses(view) == {}
+    assert off.Extension(off, INFO).losses(view) == {}
 
 
 @pytest.mark.parametrize("key,value", [("mixer.n_head", 0), ("mixer.embed_dim", -1)])

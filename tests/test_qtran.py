@@ -38,7 +38,7 @@ def test_qtran_losses_match_their_definitions():
     chosen = MixInput(chosen_qs, actions, state, hidden, all_qs, avail)
     q_tot = mixer(chosen)
     targets = torch.randn_like(q_tot)
-    ext = mixer.Extension(mixer, INFO, 1)  # QTRAN's constraints and V(s)
+    ext = mixer.Extension(mixer, INFO)  # QTRAN's constraints and V(s)
     losses = ext.losses(BatchView(None, None, mixer, chosen, q_tot, targets, None, mask))
 
     # The definitions, element by element.

@@ -21,7 +21,7 @@ def _make():
 
 def _losses(mixer, chosen, mask, targets, ext=None):
     """The constraints' losses as the learner computes them, through the mixer's extension."""
-    ext = ext or mixer.Extension(mixer, INFO, 1)
+    ext = ext or mixer.Extension(mixer, INFO)
     return ext.losses(BatchView(None, None, mixer, chosen, mixer(chosen), targets, None, mask)), ext
 
 

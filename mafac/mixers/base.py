@@ -16,7 +16,7 @@ its parameters with everything else, and calls it with a `BatchView` (online sid
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, ClassVar, Dict, Optional
+from typing import TYPE_CHECKING, Callable, ClassVar, Dict, Optional
 
 import torch
 from torch import nn
@@ -109,10 +109,11 @@ class TargetView:
 
 class LossExtension(nn.Module):
     """What a method changes in the loss, with the networks it needs for that (they are trained with
-    the agents and mixer, and get a target copy). Built as `Extension(mixer, info, agent_input_dim)`;
-    override any of the three hooks (the defaults leave the shared TD loss as it is)."""
+    the agents and mixer, and get a target copy). Built as `Extension(mixer, info, new_agent)`:
+    `new_agent(hidden_dim)` makes another recurrent agent network over the agents' own inputs (what
+    WQMIX's Q* runs on). Override any of the three hooks (the defaults leave the TD loss as it is)."""
 
-    def __init__(self, mixer: Mixer, info: EnvInfo, agent_input_dim: int) -> None:
+    def __init__(self, mixer: Mixer, info: EnvInfo, new_agent: Optional[Callable[[int], nn.Module]] = None) -> None:
         super().__init__()
         self.info = info
         self.config = mixer.config

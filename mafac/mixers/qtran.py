@@ -41,8 +41,8 @@ def action_encoder(agent_hidden_dim: int, n_actions: int) -> nn.Sequential:
 class QTranConstraints(LossExtension):
     """L_opt and L_nopt, with the state value V(s) they need (trained by them alone)."""
 
-    def __init__(self, mixer: Mixer, info: EnvInfo, agent_input_dim: int) -> None:
-        super().__init__(mixer, info, agent_input_dim)
+    def __init__(self, mixer: Mixer, info: EnvInfo, new_agent=None) -> None:
+        super().__init__(mixer, info, new_agent)
         self.value = _mlp(info.state_dim, self.config.embed_dim)
 
     def losses(self, view: BatchView) -> Dict[str, torch.Tensor]:

@@ -34,8 +34,8 @@ from mafac.mixers.qtran import QTranConfig, _mlp, action_encoder
 class QTranAltConstraints(LossExtension):
     """L_opt per head and the counterfactual L_nopt-min, with the state value V(s) they need."""
 
-    def __init__(self, mixer: Mixer, info: EnvInfo, agent_input_dim: int) -> None:
-        super().__init__(mixer, info, agent_input_dim)
+    def __init__(self, mixer: Mixer, info: EnvInfo, new_agent=None) -> None:
+        super().__init__(mixer, info, new_agent)
         self.value = _mlp(info.state_dim, self.config.embed_dim)
 
     def losses(self, view: BatchView) -> Dict[str, torch.Tensor]:

@@ -33,7 +33,6 @@ from torch import nn
 
 from mafac.envs.base import EnvInfo
 from mafac.errors import MafacError
-from mafac.agent import DRQN
 from mafac.mixers.base import BatchView, LossExtension, Mixer, TargetView, mask_unavailable, masked_mean, require_positive
 from mafac.mixers.qmix import QMixConfig, QMixer
 
@@ -62,10 +61,10 @@ class CentralQ(nn.Module):
 class WeightedProjection(LossExtension):
     """Q* (its own agents and feed-forward mixer), the bootstrap from Q*, QMIX's weights and Q*'s loss."""
 
-    def __init__(self, mixer: Mixer, info: EnvInfo, agent_input_dim: int) -> None:
-        super().__init__(mixer, info, agent_input_dim)
+    def __init__(self, mixer: Mixer, info: EnvInfo, new_agent) -> None:
+        super().__init__(mixer, info, new_agent)
         self.optimistic = mixer.optimistic
-        self.agent = DRQN(agent_input_dim, self.config.central_agent_dim, info.n_actions)
+        self.agent = new_agent(self.config.central_agent_dim)  # Q*'s own recurrent agents
         self.central = CentralQ(info.n_agents, info.state_dim, self.config.central_embed_dim)
 
     def central_value(self, inputs: torch.Tensor, actions: torch.Tensor, state: torch.Tensor) -> torch.Tensor:
