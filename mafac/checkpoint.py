@@ -247,6 +247,8 @@ def load_checkpoint(run_dir: Path, buffer: EpisodeBuffer, template: Dict[str, An
     run_dir = Path(run_dir)
     path = run_dir / CHECKPOINT
     state = read_checkpoint(path)
+    if "simulator_version" in template and "simulator_version" not in state:
+        state["simulator_version"] = ""  # written before the key existed: the version is unknown
     template = dict(template, format=FORMAT, format_version=FORMAT_VERSION,
                     replay_position=buffer.position_state(), replay_shards=[])
     check_like(state, template, "", path, _GROWS)

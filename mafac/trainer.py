@@ -191,6 +191,7 @@ class Trainer:
             "evaluations": self.evaluations, "rows": self.rows, "wall_s": float(self._wall()),
             "torch_rng": torch.get_rng_state(), "numpy_rng": np.random.get_state(),
             "config": self.cfg.to_dict(), "mafac_version": __version__,
+            "simulator_version": simulator_version(self.cfg),  # jaxmarl's, for a SMAX run
         })
 
     def save(self) -> None:

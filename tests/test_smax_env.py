@@ -234,3 +234,20 @@ def test_runs_record_their_jaxmarl_and_another_one_is_said_in_one_line(tmp_path,
     warn_if_made_with_another_jaxmarl(run)
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "jaxmarl 0.1.9" in err[0] and f"jaxmarl {JAXMARL_TESTED} is installed" in err[0]
+
+
+def test_the_checkpoint_records_the_simulator_and_older_ones_still_resume(tmp_path, tiny_overrides):
+    from mafac.checkpoint import _save, read_checkpoint
+    from mafac.config import build_config
+    from mafac.envs.smax import JAXMARL_TESTED
+    from mafac.trainer import train_run
+
+    cfg = lambda t: build_config(algo="vdn", map_name="3m", overrides=tiny_overrides(**{"run.t_max": t}))  # noqa: E731
+    run = tmp_path / "run"
+    train_run(cfg(200), run)
+    state = read_checkpoint(run / "checkpoint.pt")
+    assert state["simulator_version"] == JAXMARL_TESTED
+    del state["simulator_version"]  # as a checkpoint from before the key existed
+    _save(state, run / "checkpoint.pt")
+    rows = train_run(cfg(400), run)  # resumes
+    assert rows[-1]["env_steps"] == 400
