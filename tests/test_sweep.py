@@ -128,3 +128,28 @@ def test_bad_sweep_options_are_one_line(tmp_path, capsys, args, needle):
     code = main(["sweep", *GRID, "--space", str(path), "--out-root", str(tmp_path), "--name", "bad", *flat])
     err = capsys.readouterr().err.strip()
     assert code != 0 and len(err.splitlines()) == 1 and needle in err, err
+
+
+def test_objectives_on_known_curves():
+    """Each objective's value on hand-made curves, and intermediate values on a common step grid."""
+    import pandas as pd
+
+    from mafac.search.objective import parse_objective
+
+    a = pd.DataFrame({"env_steps": [0, 10_000, 20_000, 30_000], "test_win_rate": [0.0, 0.5, 1.0, 1.0],
+                      "wall_s": [0.0, 10.0, 20.0, 30.0]})
+    b = pd.DataFrame({"env_steps": [0, 10_008, 20_016, 30_000], "test_win_rate": [0.0, 0.0, 0.5, 0.5],
+                      "wall_s": [0.0, 12.0, 24.0, 36.0]})
+    runs = [("a", a), ("b", b)]
+    steps, per_eval = {"a": 30_000, "b": 30_000}, {"a": 32, "b": 32}
+    final = parse_objective("final:2").trial_value(runs, steps, per_eval)
+    assert final["value"] == pytest.approx((1.0 + 0.5) / 2) and final["episodes"] == 2 * 2 * 32
+    auc = parse_objective("auc").trial_value(runs, steps, per_eval)["value"]
+    assert auc == pytest.approx(((0.25 + 0.75 + 1.0) / 3 + (0 * 10_008 + 0.25 * 10_008 + 0.5 * 9_984) / 30_000) / 2, rel=1e-3)
+    reach = parse_objective("time-to:0.8:2").trial_value(runs, steps, per_eval)
+    assert reach["reached"] == 1 and reach["value"] == pytest.approx((30.0 + 2 * 36.0) / 2)  # b never: 2x its wall
+    assert parse_objective("steps-to:0.5:1").trial_value(runs, steps, per_eval)["value"] == pytest.approx((10_000 + 20_016) / 2)
+    inter = parse_objective("final").intermediate(runs, interval=10_000)
+    assert [s for s, _ in inter] == [0, 10_000, 20_000, 30_000]  # 10,008 and 10,000 are one evaluation
+    assert [v for _, v in inter] == pytest.approx([0.0, 0.25, 0.75, 0.75])
+    assert parse_objective("time-to:0.9").intermediate(runs, 10_000)[1][1] == pytest.approx(0.75)  # 1 - mean

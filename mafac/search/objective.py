@@ -96,17 +96,24 @@ class Objective:
             out["reached"] = reached
         return out
 
-    def intermediate(self, frames: Sequence) -> List[Tuple[int, float]]:
+    def intermediate(self, frames: Sequence, interval: int = 1) -> List[Tuple[int, float]]:
         """(env steps, value) at each evaluation every run has reached: the mean metric over runs,
-        as 1 - mean where the objective is minimised (the pruner then compares like with like)."""
+        as 1 - mean where the objective is minimised (the pruner then compares like with like).
+        Evaluation steps are snapped to multiples of `interval` (run.test_interval): a run of 16
+        envs evaluates at 10,000 when one of 12 envs evaluates at 10,008, and the pruner must
+        compare trials at the same step."""
         if not frames:
             return []
-        common = set(frames[0][1]["env_steps"].astype(int))
+
+        def snapped(f):
+            return (f["env_steps"].astype(float) / interval).round().astype(int) * interval
+
+        common = set(snapped(frames[0][1]))
         for _, f in frames[1:]:
-            common &= set(f["env_steps"].astype(int))
+            common &= set(snapped(f))
         out = []
         for step in sorted(common):
-            mean = float(np.nanmean([f.loc[f["env_steps"].astype(int) == step, self.metric].iloc[0] for _, f in frames]))
+            mean = float(np.nanmean([f.loc[snapped(f) == step, self.metric].iloc[0] for _, f in frames]))
             if not np.isnan(mean):
                 out.append((step, mean if self.direction == "maximize" else 1.0 - mean))
         return out

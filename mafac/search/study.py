@@ -260,7 +260,7 @@ class Search:
         """Report new intermediate values; the env steps at which to prune, or None."""
         frames = self._frames(tdir)
         latest = None
-        for step, value in self.goal.intermediate(frames):
+        for step, value in self.goal.intermediate(frames, self._test_interval()):
             if step not in reported:
                 trial.report(value, step)
                 reported.add(step)
@@ -268,6 +268,13 @@ class Search:
         if latest is not None and self.pruner != "none" and trial.should_prune():
             return latest
         return None
+
+    def _test_interval(self) -> int:
+        """run.test_interval of the trials' runs (the grid of steps intermediate values sit on)."""
+        if not hasattr(self, "_interval"):
+            job = self.bench.jobs()[0]
+            self._interval = int(job.config().run.test_interval)
+        return self._interval
 
     def _score(self, tdir: Path) -> Dict[str, object]:
         from mafac.config import load_yaml
