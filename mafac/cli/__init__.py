@@ -15,7 +15,7 @@ from mafac.cli.sweep import sweep
 from mafac.cli.options import config_options, run_options
 from mafac.errors import MafacError
 
-MAIN_EPILOG = "Docs: README.md. Results land in results/."
+MAIN_EPILOG = "Docs: README.md and docs/ (mkdocs serve). Results land in results/."
 
 
 @click.group(epilog=MAIN_EPILOG)
