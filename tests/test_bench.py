@@ -79,7 +79,7 @@ def test_tiny_bench_end_to_end_then_resume_is_a_no_op(tmp_path, tiny_overrides):
 
 @pytest.mark.slow
 def test_sigkill_then_resume_equals_uninterrupted(tmp_path, tiny_overrides):
-    steps = 1600
+    steps = 1200
     ref = subprocess.run(_bench(tmp_path / "a", "b", algos="qmix", steps=steps, tiny=tiny_overrides),
                          capture_output=True, text=True, timeout=600)
     assert ref.returncode == 0, ref.stderr[-2000:]

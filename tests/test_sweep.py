@@ -40,7 +40,7 @@ def test_grid_finds_the_known_best_setting(tmp_path):
     space = tmp_path / "space.yaml"
     space.write_text("learner.lr: [1.0e-7, 0.002]\n")
     proc = subprocess.run(sweep_cmd(tmp_path, space, "--seeds", "2", "--steps", "1500", "--trials", "2",
-                                    "--sampler", "grid", "--no-prune", "--name", "g"),
+                                    "--sampler", "grid", "--no-prune", "--name", "g", "--workers", "2"),
                           capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     s = study(tmp_path / "g")
@@ -66,7 +66,7 @@ def test_grid_finds_the_known_best_setting(tmp_path):
 def test_kill_9_mid_study_then_rerun_continues(tmp_path):
     space = tmp_path / "space.yaml"
     space.write_text("learner.lr: [0.002, 0.001, 0.0005]\n")
-    steps = 3000
+    steps = 2000
     cmd = sweep_cmd(tmp_path, space, "--seeds", "1", "--steps", str(steps), "--trials", "3", "--sampler", "grid",
                     "--no-prune", "--name", "k")
     root = tmp_path / "k"

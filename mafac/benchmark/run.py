@@ -155,7 +155,9 @@ def _run_locked(bench: Bench, jobs: List[Job], configs: Dict[str, Dict[str, obje
                                  f"{j.steps:,} env steps and no error recorded; see {j.run_dir}")
         results[j.name] = from_dir
     write_json(root / SUMMARY_JSON, {"name": name, "runs": results, "sessions": _sessions(root, started)})
-    if todo or not _aggregates_current(root):
+    if not bench.aggregate:
+        pass  # a sweep's trial: the sweep writes its own report
+    elif todo or not _aggregates_current(root):
         _aggregate(root)
     else:  # nothing ran: the table and plots already say everything (and cost seconds of bootstraps)
         click.echo(f"  table.md and plots/ are up to date: `mafac table {root}` prints the table", err=True)

@@ -165,6 +165,7 @@ class Bench:
     memory: Optional[int] = None  # bytes for the runs at once (None: only refuse what cannot fit)
     force: bool = False
     render: bool = False
+    aggregate: bool = True  # table.md and plots/ at the end (a sweep's trials skip them: it reports itself)
 
     @classmethod
     def build(cls, algos: Union[str, Sequence[str]] = ("vdn", "qmix", "qtran"),
@@ -221,4 +222,5 @@ class Bench:
 
     def variant(self, name: str, out_root: Union[str, Path], settings: Dict[str, Any]) -> "Bench":
         """The same grid and execution under another name, with more settings (a sweep's trial)."""
-        return replace(self, name=name, out_root=str(out_root), settings={**self.settings, **settings})
+        return replace(self, name=name, out_root=str(out_root), settings={**self.settings, **settings},
+                       aggregate=False)
