@@ -204,10 +204,9 @@ class Bench:
 
     def grid(self) -> Dict[str, object]:
         """What the manifest records as the grid (a rerun must agree with it to resume)."""
-        jobs = self.jobs()
         out: Dict[str, object] = {
             "algos": list(self.algos), "maps": list(self.maps), "seeds": list(self.seeds),
-            "steps": {m: jobs[[j.map for j in jobs].index(m)].steps for m in self.maps},
+            "steps": {m: budget(m, self.steps) for m in self.maps},
             "env": self.env, "preset": self.preset, "overrides": list(self.overrides), "config_file": self.config_file}
         if self.settings:  # absent when empty, so benches recorded before settings existed still match
             out["settings"] = dict(self.settings)

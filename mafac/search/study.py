@@ -179,18 +179,14 @@ class Search:
     def _frames(self, tdir: Path) -> List[Tuple[str, object]]:
         import pandas as pd
 
-        from mafac.rundir import METRICS_CSV, RUNS_DIR, run_name
+        from mafac.rundir import METRICS_CSV
 
         out = []
-        for m in self.bench.maps:
-            for a in self.bench.algos:
-                for seed in self.bench.seeds:
-                    name = run_name(a, m, seed)
-                    path = tdir / RUNS_DIR / name / METRICS_CSV
-                    try:
-                        out.append((name, pd.read_csv(path)))
-                    except (OSError, ValueError):
-                        return []  # a run not started yet: no evaluation is common to all runs
+        for job in self.bench.variant(tdir.name, tdir.parent, {}).jobs():  # the trial's runs, where its bench puts them
+            try:
+                out.append((job.name, pd.read_csv(Path(job.run_dir) / METRICS_CSV)))
+            except (OSError, ValueError):
+                return []  # a run not started yet: no evaluation is common to all runs
         return out
 
     def _run_trial(self, study, trial, resumed: bool) -> int:
