@@ -1,11 +1,13 @@
 """Final win rates that resolve 0.95: many greedy episodes on every run's final checkpoint.
 
-A bench's table reads each run's last periodic evaluation (32 episodes: +-0.07 at a win rate of
-0.85). This evaluates every run's checkpoint of a bench with `mafac eval`'s code on many episodes,
-prints one line per run and a table of the median (and all seeds) per map and algorithm, and
-writes `final_eval_<N>.csv` into the bench directory.
+`mafac bench` now does this itself at the end of each run (`--final-episodes`, default 10 x the
+per-evaluation episodes) into each run's final_eval.json, which tables and exports use. This script
+adds the same final evaluation (the same code and seeds: mafac.evaluation.final_evaluation) to the
+runs of a bench that lack it (benches from before, or another --episodes), prints one line per
+run and a table of the median (and all seeds) per map and algorithm, and writes
+`final_eval_<N>.csv` into the bench directory.
 
-    python benchmarks/final_eval.py results/reference [--episodes 128] [--seed 12345]
+    python benchmarks/final_eval.py results/reference [--episodes 320]
 """
 
 from __future__ import annotations
@@ -24,10 +26,9 @@ from mafac.errors import MafacError
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("bench_dir", type=Path)
-    ap.add_argument("--episodes", type=int, default=128)
-    ap.add_argument("--seed", type=int, default=12345)
+    ap.add_argument("--episodes", type=int, default=None, help="default: 10 x env.test_n_envs (320)")
     args = ap.parse_args()
-    from mafac.evaluation import evaluate_checkpoint
+    from mafac.evaluation import final_evaluation
     from mafac.rundir import CHECKPOINT, RunInfo
 
     runs = sorted(p for p in (args.bench_dir / "runs").glob("*") if (p / CHECKPOINT).is_file())
@@ -38,7 +39,7 @@ def main() -> int:
     for run in runs:
         try:
             info = RunInfo.load(run)
-            r = evaluate_checkpoint(run, episodes=args.episodes, seed=args.seed)
+            r = final_evaluation(run, episodes=args.episodes)
         except MafacError as e:
             print(f"{run.name}: skipped ({e})", flush=True)
             continue
@@ -47,16 +48,20 @@ def main() -> int:
                      "test_timeout_rate": r["test_timeout_rate"], "test_episode_length": r["test_episode_length"]})
         print(f"{run.name}: win {r['test_win_rate']:.3f} (time-outs {r['test_timeout_rate']:.3f}, mean length "
               f"{r['test_episode_length']:.1f}) over {r['episodes']} episodes at {r['env_steps']:,} env steps", flush=True)
+    if not rows:
+        print("error: no run could be evaluated (each is named above)", file=sys.stderr)
+        return 2
     buf = io.StringIO()
     w = csv.DictWriter(buf, fieldnames=list(rows[0]), lineterminator="\n")
     w.writeheader()
     w.writerows(rows)
-    out = args.bench_dir / f"final_eval_{args.episodes}.csv"
+    episodes = rows[0]["episodes"] if rows else args.episodes
+    out = args.bench_dir / f"final_eval_{episodes}.csv"
     write_text(out, buf.getvalue())
     cells = {}
     for r in rows:
         cells.setdefault((r["map"], r["algo"]), []).append(r["test_win_rate"])
-    print(f"\n| map | algo | median final win rate ({args.episodes} greedy episodes per seed) | seeds |")
+    print(f"\n| map | algo | median final win rate ({episodes} greedy episodes per seed) | seeds |")
     print("|---|---|---|---|")
     for (m, a), v in sorted(cells.items()):
         print(f"| {m} | {a} | {statistics.median(v):.3f} | {' / '.join(f'{x:.3f}' for x in v)} |")

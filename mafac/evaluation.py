@@ -74,3 +74,24 @@ def evaluate_checkpoint(run_dir: Path, episodes: Optional[int] = None, seed: int
     result = GreedyEpisodes.concat(rounds).first(n).summary()
     result.update(episodes=n, env_steps=run.env_steps)
     return result
+
+
+def final_evaluation(run_dir: Path, episodes: Optional[int] = None) -> Dict[str, object]:
+    """A stored run's final evaluation (final_eval.json, mafac/finals.py) of `episodes` greedy episodes
+    (default 10 x env.test_n_envs) of its checkpoint: the same seeds, so the same figures, as a
+    bench computes at the end of the run. An existing one of that size at these env steps is kept."""
+    from mafac import finals
+
+    if episodes is not None and episodes <= 0:
+        raise MafacError(f"bad value {episodes!r} for --episodes; it must be > 0")
+    run = open_run(Path(run_dir), None, seed=0)
+    try:
+        n = episodes or finals.FINAL_EPISODES_FACTOR * run.cfg.env.test_n_envs
+        old = finals.read_final(Path(run_dir))
+        if finals.is_current(old, n, run.env_steps):
+            return old
+        runner = Runner(run.env, run.agent, run.cfg.agent, None, seed=0)
+        played = finals.play_final(runner, run.cfg.seed, n)
+    finally:
+        run.env.close()
+    return finals.record(Path(run_dir), played, run.env_steps, run.cfg.env.test_n_envs)

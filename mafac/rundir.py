@@ -31,6 +31,7 @@ CONFIG_YAML = "config.yaml"
 METRICS_CSV = "metrics.csv"
 CHECKPOINT = "checkpoint.pt"
 ERROR_TXT = "error.txt"
+FINAL_EVAL_JSON = "final_eval.json"  # the final evaluation: many greedy episodes of the last policy (mafac/finals.py)
 
 MANIFEST_JSON = "manifest.json"
 SUMMARY_JSON = "summary.json"

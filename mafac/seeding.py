@@ -28,7 +28,10 @@ STREAMS = {
     "test_exploration": 5,  # the test runner's generator (greedy acting draws nothing; kept separate)
     "test_episodes": 6,  # evaluation k's episodes: child k of this stream
     "numpy_global": 7,  # numpy's global RNG, for any library code that uses it
+    "final_episodes": 8,  # the final evaluation's rounds of episodes: child r of this stream
 }
+# Streams indexed by a child number (an evaluation, a round), reached through their own method.
+INDEXED = ("test_episodes", "final_episodes")
 
 
 def stream_seed(seed: int, stream: str, index: int | None = None) -> int:
@@ -45,15 +48,21 @@ class RunSeeds:
     seed: int
 
     def __getattr__(self, name: str) -> int:
-        if name in STREAMS and name != "test_episodes":
+        if name in STREAMS and name not in INDEXED:
             return stream_seed(self.seed, name)
         raise AttributeError(name)
 
     def test_episodes(self, evaluation: int) -> int:
         return stream_seed(self.seed, "test_episodes", evaluation)
 
-    def all(self, evaluations: int = 0) -> dict:
-        """Every stream's seed (and the first `evaluations` test-episode seeds), for tests and logs."""
-        out = {name: getattr(self, name) for name in STREAMS if name != "test_episodes"}
+    def final_episodes(self, round_: int) -> int:
+        """Round r of the final evaluation (each round plays one episode per test env)."""
+        return stream_seed(self.seed, "final_episodes", round_)
+
+    def all(self, evaluations: int = 0, final_rounds: int = 0) -> dict:
+        """Every stream's seed (and the first `evaluations` test-episode seeds, the first
+        `final_rounds` final-evaluation seeds), for tests and logs."""
+        out = {name: getattr(self, name) for name in STREAMS if name not in INDEXED}
         out.update({f"test_episodes[{k}]": self.test_episodes(k) for k in range(evaluations)})
+        out.update({f"final_episodes[{k}]": self.final_episodes(k) for k in range(final_rounds)})
         return out

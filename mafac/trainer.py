@@ -23,6 +23,7 @@ from mafac.version import __version__
 from mafac.agent import EpsilonSchedule, build_agent
 from mafac.atomic import write_text
 from mafac.checkpoint import load_checkpoint, save_checkpoint, to_plain
+from mafac import finals
 from mafac.config import Config
 from mafac.device import resolve_device
 from mafac.envs import make_env
@@ -152,7 +153,23 @@ class Trainer:
                 last = self.rows[-1] if self.rows else {}
                 progress(Progress(self.env_steps, cfg.run.t_max, self.episodes, self.epsilon(),
                                   last.get("test_win_rate"), last.get("loss"), self._wall()))
+        self.final_evaluation()
         return self.rows
+
+    def final_evaluation(self) -> Optional[Dict[str, object]]:
+        """run.final_episodes greedy episodes of the final policy into final_eval.json (mafac/finals.py);
+        kept when one of this size at these env steps is already there (a resumed, finished run)."""
+        n = self.cfg.run.final_episodes
+        if n <= 0:
+            return None
+        try:
+            old = finals.read_final(self.run_dir)
+        except MafacError:
+            old = None  # corrupt: computed again
+        if finals.is_current(old, n, self.env_steps):
+            return old
+        played = finals.play_final(self.test_runner, self.cfg.seed, n)
+        return finals.record(self.run_dir, played, self.env_steps, self.cfg.env.test_n_envs)
 
     def test_and_record(self) -> None:
         """Greedy test episodes, then one metrics row, a checkpoint and run.json: every evaluation

@@ -94,3 +94,11 @@ def sigkill_when(cmd, ready, timeout: float, what: str) -> None:
     finally:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
+
+
+def pytest_collection_modifyitems(config, items):
+    """Under pytest-xdist (`-n`, with `--dist loadgroup`), tests that start Ray share one worker and
+    so run one at a time: two local Ray instances at once would compete for ports and cores."""
+    for item in items:
+        if item.get_closest_marker("cluster"):
+            item.add_marker(pytest.mark.xdist_group("ray"))

@@ -22,13 +22,16 @@ def _used_seeds(trainer: Trainer) -> dict:
 
     trainer.test_env.reset = reset
     trainer.run()
-    assert len(resets) == len(trainer.rows) > 5
+    n_final = -(-trainer.cfg.run.final_episodes // trainer.test_env.n_envs)  # its rounds come last
+    assert len(resets) == len(trainer.rows) + n_final and len(trainer.rows) > 5 and n_final == 2
+    final = resets[len(trainer.rows):]
     return {
         "train_env": trainer.env.seed, "test_env": trainer.test_env.seed,
         "exploration": trainer.runner.generator.initial_seed(),
         "test_exploration": trainer.test_runner.generator.initial_seed(),
         "replay": trainer.buffer.generator.initial_seed(),
-        **{f"test_episodes[{k}]": s for k, s in enumerate(resets)},
+        **{f"test_episodes[{k}]": s for k, s in enumerate(resets[:len(trainer.rows)])},
+        **{f"final_episodes[{k}]": s for k, s in enumerate(final)},
     }
 
 
@@ -37,7 +40,8 @@ def test_no_stream_of_one_run_is_a_stream_of_another(tmp_path):
     for seed in range(4):
         cfg = build_config(algo="vdn", map_name="qtran_game", preset="matrix", seed=seed,
                            overrides=["run.checkpoint=false", "env.n_envs=2", "env.test_n_envs=2", "run.t_max=40",
-                                      "run.test_interval=4", "learner.start_episodes=1000"])
+                                      "run.test_interval=4", "learner.start_episodes=1000",
+                                      "run.final_episodes=4"])
         trainer = Trainer(cfg, tmp_path / str(seed))
         try:
             used[seed] = _used_seeds(trainer)
@@ -53,6 +57,6 @@ def test_no_stream_of_one_run_is_a_stream_of_another(tmp_path):
 def test_streams_are_fixed_functions_of_the_seed():
     a, b = RunSeeds(7), RunSeeds(7)
     assert a.all(evaluations=3) == b.all(evaluations=3)
-    assert set(a.all()) == set(STREAMS) - {"test_episodes"}
+    assert set(a.all()) == set(STREAMS) - {"test_episodes", "final_episodes"}
     assert all(0 <= v < 2 ** 31 for v in a.all(evaluations=50).values())
     assert RunSeeds(7).exploration != RunSeeds(8).exploration

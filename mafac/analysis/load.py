@@ -51,6 +51,9 @@ class Results:
 
     data: pd.DataFrame
     skipped: List[Skipped] = field(default_factory=list)
+    # One row per run with a final evaluation (final_eval.json, mafac/finals.py): label, map, seed,
+    # run_dir, episodes, env_steps, its metrics, and the per-episode `won` / `returns` lists.
+    finals: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     @property
     def labels(self) -> List[str]:
@@ -68,9 +71,35 @@ class Results:
         if metric not in self.metrics():
             raise MafacError(f"unknown metric {metric!r}; available metric columns: {', '.join(self.metrics())}")
 
+    def final_episodes(self, metric: str = "test_win_rate", at: Optional[int] = None) -> Optional[int]:
+        """The episodes of the final evaluations that `final` uses (None: it uses the last periodic
+        evaluation). They are used only when every run has one, of its last evaluated policy, for
+        `metric`, and no `at` cuts the runs short: a table mixes no two kinds of figure."""
+        if at is not None or self.finals.empty or metric not in self.finals.columns:
+            return None
+        last = self.data.groupby("run_dir")["env_steps"].max()
+        f = self.finals.set_index("run_dir")
+        if set(f.index) != set(last.index) or (f["env_steps"] != last[f.index]).any() or f[metric].isna().any():
+            return None
+        return int(f["episodes"].min())
+
+    def describe_final(self, metric: str = "test_win_rate", at: Optional[int] = None) -> str:
+        """What `final` is, for a table's footer."""
+        n = self.final_episodes(metric, at)
+        if n is not None:
+            return f"final evaluation: {n}+ greedy episodes of each run's final policy (final_eval.json)"
+        return "last evaluation" if at is None else f"last evaluation at or before {at:,} env steps"
+
     def final(self, metric: str = "test_win_rate", at: Optional[int] = None) -> pd.DataFrame:
-        """One row per run: its last evaluation that measured `metric` (at or before `at` env steps)."""
+        """One row per run: its final evaluation's `metric` when every run has one (`final_episodes`),
+        else its last evaluation that measured `metric` (at or before `at` env steps)."""
         self.require(metric)
+        if self.final_episodes(metric, at) is not None:
+            keep = [c for c in self.finals.columns if c not in ("won", "returns", "aborted", "run_dir")]
+            ids = self.data.drop_duplicates("run_dir").set_index("run_dir")[[c for c in ID_COLUMNS if c not in
+                                                                            ("label", "map", "seed", "run_dir")]]
+            return self.finals[keep + ["run_dir"]].join(ids, on="run_dir").sort_values(["label", "map", "seed"],
+                                                                                     ignore_index=True)
         d = self.data if at is None else self.data[self.data["env_steps"] <= at]
         d = d.dropna(subset=[metric])
         if d.empty:
@@ -245,4 +274,23 @@ def load_results(paths: Sequence[str | Path], warn: bool = True) -> Results:
     data = _drop_duplicates(data, skipped, warn)
     data["label"] = data["algo"] if len(roots) == 1 else data["algo"] + " (" + data["source"] + ")"
     ordered = list(ID_COLUMNS) + [c for c in data.columns if c not in ID_COLUMNS]
-    return Results(data[ordered].reset_index(drop=True), skipped)
+    data = data[ordered].reset_index(drop=True)
+    return Results(data, skipped, _read_finals(data, warn))
+
+
+def _read_finals(data: pd.DataFrame, warn: bool) -> pd.DataFrame:
+    """The final evaluations of the loaded runs; a corrupt one is warned about and left out (the
+    run's periodic evaluations still table)."""
+    from mafac.finals import read_final
+
+    rows = []
+    for r in data.drop_duplicates("run_dir").itertuples():
+        try:
+            f = read_final(Path(r.run_dir))
+        except MafacError as e:
+            if warn:
+                print(f"warning: {e}", file=sys.stderr)
+            continue
+        if f is not None:
+            rows.append({"label": r.label, "map": r.map, "seed": r.seed, "run_dir": r.run_dir, **f})
+    return pd.DataFrame(rows)

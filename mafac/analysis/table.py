@@ -101,7 +101,8 @@ def _grid(frame: pd.DataFrame, bold) -> List[List[str]]:
 
 
 def _notes(res: Results, frame: pd.DataFrame, metric: str, at: Optional[int]) -> List[str]:
-    when = "last evaluation" if at is None else f"last evaluation at or before {_steps(at)} env steps"
+    when = (f"last evaluation at or before {_steps(at)} env steps" if at is not None
+            else res.describe_final(metric))
     notes = [f"Final {metric} ({when}): median over seeds [95% stratified-bootstrap CI] (IQM, seeds n"
              + (", env steps by which the median seed first reached 80% test win rate" if "steps_to_80" in frame else "")
              + "). Best median per row in bold."]

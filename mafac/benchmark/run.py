@@ -19,8 +19,10 @@ from mafac.benchmark.spec import Bench, Job, estimate_seconds, longest_first
 from mafac.rundir import CHECKPOINT, METRICS_CSV, RUN_JSON, STATUS_DONE, SUMMARY_JSON, RunInfo
 
 
-def _check_run_dir(job: Job) -> Optional[RunInfo]:
-    """A finished run's info; None to (re)run it. Corrupt files are named and the run restarts."""
+def _check_run_dir(job: Job, final_episodes: int = 0) -> Optional[RunInfo]:
+    """A finished run's info; None to (re)run it. Corrupt files are named and the run restarts. A
+    finished run without its final evaluation (of `final_episodes`) runs again from its checkpoint,
+    which only plays those episodes; without a checkpoint it stays as it is (said in one line)."""
     run_dir = Path(job.run_dir)
     if not (run_dir / RUN_JSON).exists():
         return None  # never started, or killed before its first run.json (then no checkpoint either)
@@ -31,7 +33,13 @@ def _check_run_dir(job: Job) -> Optional[RunInfo]:
         shutil.rmtree(run_dir)
         return None
     if info.status == STATUS_DONE and info.env_steps >= job.steps:
-        return info
+        if final_episodes <= 0 or not (run_dir / CHECKPOINT).exists():
+            if final_episodes > 0 and not _final_is_current(run_dir, final_episodes, info.env_steps):
+                click.echo(f"warning: {job.name} has no checkpoint to evaluate: no final evaluation", err=True)
+            return info
+        if _final_is_current(run_dir, final_episodes, info.env_steps):
+            return info
+        return None  # resumes at t_max: only the final evaluation runs
     if (run_dir / CHECKPOINT).exists():
         from mafac.checkpoint import verify_run_dir
 
@@ -41,6 +49,15 @@ def _check_run_dir(job: Job) -> Optional[RunInfo]:
             click.echo(f"warning: {e}; restarting run", err=True)
             shutil.rmtree(run_dir)
     return None
+
+
+def _final_is_current(run_dir: Path, episodes: int, env_steps: int) -> bool:
+    from mafac.finals import is_current, read_final
+
+    try:
+        return is_current(read_final(run_dir), episodes, env_steps)
+    except MafacError:
+        return False  # corrupt: evaluated again
 
 
 def _configs(jobs: Sequence[Job], workers: int, local: bool, memory: Optional[int]):
@@ -110,7 +127,7 @@ def _run_locked(bench: Bench, jobs: List[Job], configs: Dict[str, Dict[str, obje
                     shutil.rmtree(j.run_dir)
     write_json(root / mf.MANIFEST, new)
 
-    finished = {j.name: _check_run_dir(j) for j in jobs}
+    finished = {j.name: _check_run_dir(j, configs[j.name]["run"].get("final_episodes", 0)) for j in jobs}
     todo = longest_first([j for j in jobs if finished[j.name] is None])
     est = estimate_seconds(todo, bench.workers)
     algos, maps, seeds = bench.algos, bench.maps, bench.seeds

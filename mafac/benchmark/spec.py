@@ -105,6 +105,7 @@ class Job:
     preset: Optional[str] = None
     env_backend: Optional[str] = None
     settings: Dict[str, Any] = field(default_factory=dict)  # typed, applied after the overrides
+    final_episodes: Optional[int] = None  # the final evaluation's episodes (None: 10 x env.test_n_envs)
 
     @property
     def name(self) -> str:
@@ -121,18 +122,24 @@ class Job:
         """The run's resolved Config; the bench's own preset applies unless one is named."""
         from mafac.config import build_config
 
-        return build_config(algo=self.algo, map_name=self.map, seed=self.seed, preset=self.preset,
-                            config_file=self.config_file, overrides=list(self.overrides),
-                            settings={**self.settings, "run.t_max": self.steps},
-                            env_backend=self.env_backend, default_preset=BENCH_PRESET)
+        from mafac.finals import FINAL_EPISODES_FACTOR
+
+        cfg = build_config(algo=self.algo, map_name=self.map, seed=self.seed, preset=self.preset,
+                           config_file=self.config_file, overrides=list(self.overrides),
+                           settings={**self.settings, "run.t_max": self.steps},
+                           env_backend=self.env_backend, default_preset=BENCH_PRESET)
+        n = self.final_episodes
+        cfg.run.final_episodes = FINAL_EPISODES_FACTOR * cfg.env.test_n_envs if n is None else n
+        return cfg
 
 
 def expand(algos: Sequence[str], maps: Sequence[str], seeds: Sequence[int], steps: Optional[int], root: Path,
            overrides: Sequence[str] = (), config_file: Optional[str] = None, preset: Optional[str] = None,
-           env_backend: Optional[str] = None, settings: Optional[Dict[str, Any]] = None) -> List[Job]:
+           env_backend: Optional[str] = None, settings: Optional[Dict[str, Any]] = None,
+           final_episodes: Optional[int] = None) -> List[Job]:
     """Map-major order, so the partial results of an interrupted bench cover whole maps first."""
     return [Job(a, m, s, budget(m, steps), str(Path(root) / RUNS_DIR / run_name(a, m, s)), list(overrides),
-                config_file, preset, env_backend, dict(settings or {}))
+                config_file, preset, env_backend, dict(settings or {}), final_episodes)
             for m in maps for a in algos for s in seeds]
 
 
@@ -165,6 +172,7 @@ class Bench:
     memory: Optional[int] = None  # bytes for the runs at once (None: only refuse what cannot fit)
     force: bool = False
     render: bool = False
+    final_episodes: Optional[int] = None  # greedy episodes of each final policy (None: 10 x env.test_n_envs; 0: none)
     aggregate: bool = True  # table.md and plots/ at the end (a sweep's trials skip them: it reports itself)
 
     @classmethod
@@ -175,7 +183,7 @@ class Bench:
               config_file: Union[str, Path, None] = None, settings: Optional[Dict[str, Any]] = None,
               **rest: Any) -> "Bench":
         """A checked, typed Bench from what a user wrote: comma lists or lists, a seed count or ids,
-        a memory size like '20G'. `rest`: preset, env, executor, address, force, render."""
+        a memory size like '20G'. `rest`: preset, env, executor, address, force, render, final_episodes."""
         from mafac.memory import parse_size
 
         algo_list = parse_list(algos, "algos") if isinstance(algos, str) else list(algos)
@@ -186,6 +194,8 @@ class Bench:
             seed_list = parse_seeds(",".join(str(s) for s in seeds) + ",")
         if steps is not None and steps <= 0:
             raise MafacError(f"bad --steps {steps!r}; it must be > 0")
+        if rest.get("final_episodes") is not None and rest["final_episodes"] < 0:
+            raise MafacError(f"bad --final-episodes {rest['final_episodes']!r}; it must be >= 0 (0: no final evaluation)")
         workers = (os.cpu_count() or 1) if workers is None else workers
         if workers <= 0:
             raise MafacError(f"bad --workers {workers!r}; it must be >= 1")
@@ -200,7 +210,7 @@ class Bench:
 
     def jobs(self) -> List[Job]:
         return expand(self.algos, self.maps, self.seeds, self.steps, self.root, self.overrides, self.config_file,
-                      self.preset, self.env, self.settings)
+                      self.preset, self.env, self.settings, self.final_episodes)
 
     def grid(self) -> Dict[str, object]:
         """What the manifest records as the grid (a rerun must agree with it to resume)."""
@@ -222,4 +232,4 @@ class Bench:
     def variant(self, name: str, out_root: Union[str, Path], settings: Dict[str, Any]) -> "Bench":
         """The same grid and execution under another name, with more settings (a sweep's trial)."""
         return replace(self, name=name, out_root=str(out_root), settings={**self.settings, **settings},
-                       aggregate=False)
+                       aggregate=False, final_episodes=0)  # the sweep scores the evaluations; finals are the confirmation's

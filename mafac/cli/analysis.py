@@ -51,8 +51,12 @@ def plot(results, out, reps) -> None:
 @click.option("--format", "fmt", type=click.Choice(["marl-eval"]), default="marl-eval", show_default=True)
 @click.option("--out", type=click.Path(dir_okay=False), default=None,
               help="Output file [default: <first RESULTS>/marl_eval.json].")
-def export(results, fmt, out) -> None:
-    """Export the runs' evaluations as JSON for marl-eval."""
+@click.option("--points", type=int, default=None, metavar="N",
+              help="Evaluation points per run (default: the fewest any run has); runs are resampled onto them.")
+def export(results, fmt, out, points) -> None:
+    """Export the runs' evaluations as JSON for marl-eval (valid for its checker: a common grid of
+    evaluation points, the final evaluations as absolute metrics)."""
     from mafac.analysis.export import export as write_export
 
-    click.echo(f"wrote {write_export(list(results), fmt, out)}")
+    path = write_export(list(results), fmt, out, points, say=lambda line: click.echo(line, err=True))
+    click.echo(f"wrote {path}")

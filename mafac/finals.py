@@ -1,0 +1,73 @@
+"""A run's final evaluation: many greedy episodes of its last policy, stored as final_eval.json.
+
+The periodic evaluations (32 episodes by default) are for learning curves: at a win rate of 0.85
+one of them is +-0.12 (95%), too coarse to say whether a method reached 0.95. The "absolute
+metric" of the MARL evaluation protocol (Gorsane et al. 2022, marl-eval) is instead the final
+policy evaluated over at least 10x the per-evaluation episodes. `mafac bench` runs it at the end of
+every run (`--final-episodes`, default 10 x env.test_n_envs); `mafac train` when
+`run.final_episodes` > 0; `benchmarks/final_eval.py` adds it to runs that lack it. All three call
+`play_final`, with seeds from the run's own `final_episodes` stream (mafac/seeding.py), so the same
+checkpoint gives the same figures whichever of them computed it.
+
+The file keeps every episode's outcome (won, return), not just the means: marl-eval bootstraps over
+them, and a reader can recompute any rate.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Dict, Optional
+
+import numpy as np
+
+from mafac.atomic import write_json
+from mafac.errors import MafacError
+from mafac.rundir import FINAL_EVAL_JSON
+from mafac.runner import GreedyEpisodes, Runner
+from mafac.seeding import RunSeeds
+
+# A bench's default: ten times the per-evaluation episodes (marl-eval's absolute metric).
+FINAL_EPISODES_FACTOR = 10
+
+
+def play_final(runner: Runner, seed: int, episodes: int) -> GreedyEpisodes:
+    """`episodes` greedy episodes, in rounds of one episode per env, round r seeded from child r of
+    the run's final_episodes stream."""
+    seeds = RunSeeds(seed)
+    rounds = -(-episodes // runner.n_envs)
+    return GreedyEpisodes.concat([runner.play_greedy(seeds.final_episodes(r)) for r in range(rounds)]).first(episodes)
+
+
+def record(run_dir: Path, played: GreedyEpisodes, env_steps: int, per_evaluation: int) -> Dict[str, object]:
+    """Write final_eval.json (atomically) and return what it holds."""
+    result: Dict[str, object] = {
+        "episodes": int(len(played.won)), "env_steps": int(env_steps), "per_evaluation_episodes": int(per_evaluation),
+        **{k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in played.summary().items()},
+        "won": [int(x) for x in played.won], "returns": [round(float(x), 6) for x in played.returns],
+        "aborted": [int(x) for x in played.aborted],
+    }
+    write_json(Path(run_dir) / FINAL_EVAL_JSON, result)
+    return result
+
+
+def read_final(run_dir: Path) -> Optional[Dict[str, object]]:
+    """final_eval.json of a run, or None when there is none. A corrupt one is an error naming it."""
+    path = Path(run_dir) / FINAL_EVAL_JSON
+    if not path.is_file():
+        return None
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        episodes, env_steps = int(data["episodes"]), int(data["env_steps"])
+        won = np.asarray(data["won"], dtype=float)
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise MafacError(f"{path}: corrupt final evaluation ({type(e).__name__}: {e})")
+    if episodes <= 0 or len(won) != episodes or env_steps < 0:
+        raise MafacError(f"{path}: corrupt final evaluation ({len(won)} outcomes for {episodes} episodes)")
+    return data
+
+
+def is_current(data: Optional[Dict[str, object]], episodes: int, env_steps: int) -> bool:
+    """Whether a stored final evaluation is of this many episodes of the policy at `env_steps`."""
+    return data is not None and int(data["episodes"]) == episodes and int(data["env_steps"]) == env_steps
