@@ -30,11 +30,13 @@ def _summary_writer():
 
 class TensorBoardLog:
     def __init__(self, run_dir: Path, resume_from_steps: int = 0) -> None:
-        """`resume_from_steps`: a resumed run's checkpoint; what the previous attempt logged from
-        there on is dropped, as the resumed run logs it again."""
+        """`resume_from_steps`: a resumed run's checkpoint; what the previous attempt logged after
+        it is dropped, as the resumed run logs it again. Not what it logged at those very env
+        steps: the checkpoint was saved after them (its evaluation row, the updates just before
+        it), and the resumed run's first step is already past them."""
         writer = _summary_writer()
         self.writer = writer(log_dir=str(Path(run_dir) / TENSORBOARD_DIR),
-                             purge_step=resume_from_steps if resume_from_steps > 0 else None)
+                             purge_step=resume_from_steps + 1 if resume_from_steps > 0 else None)
 
     def update(self, stats: Mapping[str, float], env_steps: int) -> None:
         for name, value in stats.items():
