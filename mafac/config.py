@@ -81,6 +81,7 @@ class RunConfig:
     torch_threads: int = 1  # one core for torch, the other for JAX's env step
     device: str = "cpu"  # agent, mixer, learner and replay: cpu | cuda | cuda:N | auto (cuda when torch sees one)
     tensorboard: bool = False  # also log metrics and per-update losses to <run_dir>/tensorboard (mafac[tensorboard])
+    wandb: bool = False  # the same to Weights & Biases, offline unless W&B is set up, files in <run_dir>/wandb (mafac[wandb])
 
 
 @dataclass

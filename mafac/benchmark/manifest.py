@@ -83,8 +83,8 @@ def differences(old: Dict[str, object], new: Dict[str, object]) -> List[str]:
 
 
 # Where a run runs and what else it logs, not what it computes: a bench resumed on a GPU or with
-# TensorBoard on (or recorded before these keys existed) is the same bench.
-NOT_IDENTITY = ("run.device", "run.tensorboard")
+# TensorBoard or W&B on (or recorded before these keys existed) is the same bench.
+NOT_IDENTITY = ("run.device", "run.tensorboard", "run.wandb")
 # Keys added after benches were recorded, with the value that computes what those benches did: a
 # manifest without the key is the same bench as one with this value (a constant learning rate).
 ADDED_WITH_DEFAULT = {"learner.lr_schedule": "constant", "learner.lr_final": 0.0}

@@ -166,6 +166,7 @@ class Bench:
     force: bool = False
     render: bool = False
     aggregate: bool = True  # table.md and plots/ at the end (a sweep's trials skip them: it reports itself)
+    group: Optional[str] = None  # its runs' W&B group (run.wandb); None: its name
 
     @classmethod
     def build(cls, algos: Union[str, Sequence[str]] = ("vdn", "qmix", "qtran"),
@@ -220,6 +221,7 @@ class Bench:
         return cls(**data)
 
     def variant(self, name: str, out_root: Union[str, Path], settings: Dict[str, Any]) -> "Bench":
-        """The same grid and execution under another name, with more settings (a sweep's trial)."""
+        """The same grid and execution under another name, with more settings (a sweep's trial,
+        whose runs W&B groups as `<sweep>/<trial>`: trial names repeat from one sweep to the next)."""
         return replace(self, name=name, out_root=str(out_root), settings={**self.settings, **settings},
-                       aggregate=False)
+                       aggregate=False, group=f"{self.name}/{name}")
