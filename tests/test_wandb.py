@@ -261,6 +261,20 @@ def test_a_sweep_trial_groups_its_runs_by_sweep_and_trial(tmp_path):
     assert Bench.from_dict(trial.to_dict()).group == "s1/t003"  # what the trial's bench.json carries
 
 
+def test_a_remote_run_ships_its_wandb_files(matrix_run, tmp_path):
+    """A Ray task's run dir reaches the driver file by file (rundir_sync): the W&B logs with it,
+    W&B's links (wandb/latest-run, wandb/debug.log) not."""
+    from mafac.benchmark.rundir_sync import list_files, materialize, read_files
+
+    run_dir = matrix_run["dir"]
+    files = list_files(run_dir)
+    assert WANDB_ID in files and len([f for f in files if f.endswith(".wandb")]) == 2
+    assert not any((run_dir / f).is_symlink() for f in files) and (run_dir / WANDB_DIR / "debug.log").is_symlink()
+    copy = tmp_path / "driver" / run_dir.name
+    materialize(read_files(run_dir), copy)
+    assert read_attempts(copy) == matrix_run["attempts"]
+
+
 def test_a_failed_run_finishes_its_wandb_run_as_failed(tmp_path, offline):
     """A payoff so large that the loss overflows: the run fails (run.json says so), and so does its
     W&B run (exit code 1), with what it logged before."""
