@@ -37,13 +37,15 @@ setup(
         "jax>=0.4.25",
     ],
     extras_require={
-        # ray: the bench tests run the Ray executor for real; tensorboard: its test reads the event files
-        "dev": ["pytest>=7", "ray>=2.9", "tensorboard>=2.14", "optuna>=3.4", "ruff>=0.5",
+        # ray: the bench tests run the Ray executor for real; tensorboard, wandb: their tests read the
+        # files they write
+        "dev": ["pytest>=7", "ray>=2.9", "tensorboard>=2.14", "wandb>=0.19.10", "optuna>=3.4", "ruff>=0.5",
                 "mkdocs-material>=9", "mkdocstrings[python]>=0.24"],
         "docs": ["mkdocs-material>=9", "mkdocstrings[python]>=0.24"],  # mkdocs build / serve
         "ray": ["ray>=2.9"],
         "sweep": ["optuna>=3.4"],  # mafac sweep
         "tensorboard": ["tensorboard>=2.14"],  # run.tensorboard=true (torch's SummaryWriter needs it)
+        "wandb": ["wandb>=0.19.10"],  # run.wandb=true (0.19.10: reinit="create_new", a run per Trainer)
         # SMAC is not on PyPI under its own name (PyPI's `smac` is an unrelated optimiser):
         # install it from its repository, see README "Real StarCraft II".
         "sc2": ["smac @ git+https://github.com/oxwhirl/smac.git", "pysc2>=3.0", "protobuf<5"],

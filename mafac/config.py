@@ -84,6 +84,7 @@ class RunConfig:
     # `mafac bench` sets 10 x env.test_n_envs (--final-episodes), the protocol's absolute metric
     final_episodes: int = 0
     tensorboard: bool = False  # also log metrics and per-update losses to <run_dir>/tensorboard (mafac[tensorboard])
+    wandb: bool = False  # the same to Weights & Biases, offline unless W&B is set up, files in <run_dir>/wandb (mafac[wandb])
 
 
 @dataclass

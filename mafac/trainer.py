@@ -29,6 +29,7 @@ from mafac.device import resolve_device
 from mafac.envs import make_env
 from mafac.errors import MafacError, describe, first_line
 from mafac.learner import Learner
+from mafac.live_log import open_live_logs
 from mafac.mixers import get_mixer
 from mafac.replay import EpisodeBuffer
 from mafac.rundir import (CHECKPOINT, CONFIG_YAML, ERROR_TXT, METRIC_COLUMNS, METRICS_CSV, STATUS_DONE,
@@ -37,7 +38,7 @@ from mafac.runner import Runner
 from mafac.seeding import RunSeeds
 
 if TYPE_CHECKING:
-    from mafac.tensorboard_log import TensorBoardLog
+    from mafac.live_log import LiveLog
 
 
 @dataclass
@@ -73,9 +74,11 @@ def _fmt(v):
 class Trainer:
     """Holds the parts of one run and the loop that drives them."""
 
-    def __init__(self, cfg: Config, run_dir: Path) -> None:
+    def __init__(self, cfg: Config, run_dir: Path, bench: Optional[str] = None) -> None:
+        """`bench`: the name of the bench this run is a cell of, if any (W&B groups by it)."""
         self.cfg = cfg
         self.run_dir = Path(run_dir)
+        self.bench = bench
         torch.set_num_threads(cfg.run.torch_threads)
         self.seeds = seeds = RunSeeds(cfg.seed)  # every random stream, independent (mafac/seeding.py)
         torch.manual_seed(seeds.network_init)
@@ -106,7 +109,7 @@ class Trainer:
         self._wall: Callable[[], float] = lambda: self.wall_offset  # a clock once run() starts
         self.shards: List[Dict[str, int]] = []
         self.on_record: Optional[Callable[[], None]] = None
-        self.tensorboard: Optional["TensorBoardLog"] = None  # opened by run(), after a resume's load()
+        self.live_logs: Optional[List["LiveLog"]] = None  # TensorBoard, W&B: opened by run(), after a resume's load()
 
     # -- the loop ------------------------------------------------------------------------------
     def epsilon(self) -> float:
@@ -118,10 +121,8 @@ class Trainer:
         run.json) are written: the moment the run dir is a consistent point to copy elsewhere."""
         self.on_record = on_record
         cfg, lc = self.cfg, self.cfg.learner
-        if cfg.run.tensorboard and self.tensorboard is None:
-            from mafac.tensorboard_log import TensorBoardLog
-
-            self.tensorboard = TensorBoardLog(self.run_dir, resume_from_steps=self.env_steps)
+        if self.live_logs is None:
+            self.live_logs = open_live_logs(cfg, self.run_dir, resume_from_steps=self.env_steps, bench=self.bench)
         start = time.monotonic() - self.wall_offset
         self._wall = lambda: time.monotonic() - start
         if self.evaluations == 0:
@@ -145,8 +146,8 @@ class Trainer:
                     stats = self.learner.train(self.buffer.sample(lc.batch_size), self.episodes, self.env_steps)
                     for k in ("loss", "td_loss", "grad_norm"):
                         self.window[k].append(stats[k])
-                    if self.tensorboard is not None:
-                        self.tensorboard.update(stats, self.env_steps)
+                    for log in self.live_logs:
+                        log.update(stats, self.env_steps)
             if self.env_steps >= self.evaluations * cfg.run.test_interval or self.env_steps >= cfg.run.t_max:
                 self.test_and_record()
             if progress is not None:
@@ -186,8 +187,8 @@ class Trainer:
             "train_aborted": len(w["aborted"]), "test_aborted": result["test_aborted"],
         }
         self.rows.append(row)
-        if self.tensorboard is not None:
-            self.tensorboard.record(row)
+        for log in self.live_logs or ():
+            log.record(row)
         for v in w.values():
             v.clear()
         self.evaluations += 1
@@ -233,11 +234,13 @@ class Trainer:
         torch.set_rng_state(state["torch_rng"])
         np.random.set_state(state["numpy_rng"])
 
-    def close(self) -> None:
+    def close(self, failed: bool = False) -> None:
+        """`failed`: the run ended with an error (a live log that keeps a run status says so)."""
         self.env.close()
         self.test_env.close()
-        if self.tensorboard is not None:
-            self.tensorboard.close()
+        for log in self.live_logs or ():
+            log.close(failed)
+        self.live_logs = None
 
 
 def simulator_version(cfg: Config) -> str:
@@ -250,20 +253,21 @@ def simulator_version(cfg: Config) -> str:
 
 
 def train_run(cfg: Config, run_dir: Path, progress: Optional[Callable[[Progress], None]] = None,
-              on_record: Optional[Callable[[], None]] = None) -> List[Dict[str, float]]:
-    """Train (or resume) one run in `run_dir`; records success or failure in run.json."""
+              on_record: Optional[Callable[[], None]] = None, bench: Optional[str] = None) -> List[Dict[str, float]]:
+    """Train (or resume) one run in `run_dir`; records success or failure in run.json. `bench`: the
+    bench it is a cell of (its live logs say so)."""
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     write_text(run_dir / CONFIG_YAML, cfg.to_yaml())
     info = RunInfo(cfg.algo, cfg.env.map, cfg.env.backend, cfg.seed, STATUS_RUNNING, 0, cfg.run.t_max, None, __version__,
                    simulator_version(cfg))
-    trainer = None
+    trainer, failed = None, False
     try:
         if (run_dir / CHECKPOINT).exists() and cfg.env.backend == "smax":
             from mafac.envs.smax import warn_if_made_with_another_jaxmarl
 
             warn_if_made_with_another_jaxmarl(run_dir)
-        trainer = Trainer(cfg, run_dir)
+        trainer = Trainer(cfg, run_dir, bench=bench)
         if (run_dir / CHECKPOINT).exists():
             trainer.load()
         info.save(run_dir)
@@ -271,6 +275,7 @@ def train_run(cfg: Config, run_dir: Path, progress: Optional[Callable[[Progress]
     except BaseException as e:
         if isinstance(e, KeyboardInterrupt):
             raise  # interrupted, not failed: the checkpoint lets it resume
+        failed = True
         info.status, info.error = STATUS_FAILED, describe(e)
         info.env_steps = trainer.env_steps if trainer is not None else 0
         write_text(run_dir / ERROR_TXT, traceback.format_exc())
@@ -278,7 +283,7 @@ def train_run(cfg: Config, run_dir: Path, progress: Optional[Callable[[Progress]
         raise
     finally:
         if trainer is not None:
-            trainer.close()
+            trainer.close(failed)
     info.status, info.env_steps = STATUS_DONE, trainer.env_steps
     info.save(run_dir)
     return rows

@@ -94,6 +94,17 @@ def test_device_and_tensorboard_do_not_make_another_bench():
     assert differences(old, same) == []
     other = {"grid": {}, "configs": {"r": {"run": {"t_max": 2, "device": "cpu"}}}}
     assert differences(old, other) == ["config of r: run.t_max 1 -> 2"]
+    # nor as the --set texts or settings that asked for them, which the grid records as given
+    grid = {"algos": ["qmix"], "overrides": ["learner.lr=0.01"]}
+    old = {"grid": grid, "configs": {}}
+    sets = {"grid": dict(grid, overrides=["learner.lr=0.01", "run.device=cuda", " run.tensorboard = true"]),
+            "configs": {}}
+    assert differences(old, sets) == []
+    assert differences(old, {"grid": dict(grid, settings={"run.device": "cuda"}), "configs": {}}) == []
+    assert differences(old, {"grid": dict(grid, overrides=["run.device=cuda"]), "configs": {}}) == [
+        "grid.overrides: ['learner.lr=0.01'] -> []"]
+    assert differences(old, {"grid": dict(grid, settings={"run.tensorboard": True, "learner.lr": 0.1}),
+                             "configs": {}}) == ["grid.settings: None -> {'learner.lr': 0.1}"]
 
 
 def test_keys_added_later_with_their_old_behaviour_do_not_make_another_bench():

@@ -70,9 +70,10 @@ def load(root: Path) -> Optional[Dict[str, object]]:
 def differences(old: Dict[str, object], new: Dict[str, object]) -> List[str]:
     """What makes `new` a different bench from `old` (empty: the same bench, so resume)."""
     diffs = []
-    for key in sorted(set(old.get("grid", {})) | set(new["grid"])):
-        if old.get("grid", {}).get(key) != new["grid"].get(key):
-            diffs.append(f"grid.{key}: {old.get('grid', {}).get(key)!r} -> {new['grid'].get(key)!r}")
+    old_grid, new_grid = _identity_grid(old.get("grid", {})), _identity_grid(new["grid"])
+    for key in sorted(set(old_grid) | set(new_grid)):
+        if old_grid.get(key) != new_grid.get(key):
+            diffs.append(f"grid.{key}: {old_grid.get(key)!r} -> {new_grid.get(key)!r}")
     old_cfg, new_cfg = old.get("configs", {}), new["configs"]
     for run in sorted(set(old_cfg) & set(new_cfg)):
         keys = _changed_keys(old_cfg[run], new_cfg[run])
@@ -82,12 +83,28 @@ def differences(old: Dict[str, object], new: Dict[str, object]) -> List[str]:
 
 
 # Where a run runs and what else it logs, not what it computes: a bench resumed on a GPU or with
-# TensorBoard on (or recorded before these keys existed) is the same bench. The final evaluation
-# reads the trained policy and changes nothing of it: another --final-episodes recomputes only it.
-NOT_IDENTITY = ("run.device", "run.tensorboard", "run.final_episodes")
+# TensorBoard or W&B on (or recorded before these keys existed) is the same bench. The final
+# evaluation reads the trained policy and changes nothing of it: another --final-episodes replays only it.
+NOT_IDENTITY = ("run.device", "run.tensorboard", "run.wandb", "run.final_episodes")
 # Keys added after benches were recorded, with the value that computes what those benches did: a
 # manifest without the key is the same bench as one with this value (a constant learning rate).
 ADDED_WITH_DEFAULT = {"learner.lr_schedule": "constant", "learner.lr_final": 0.0}
+
+
+def _identity_grid(grid: Dict[str, object]) -> Dict[str, object]:
+    """The grid without the --set texts and settings of NOT_IDENTITY keys: they reach the grid as
+    the user typed them (`--set run.tensorboard=true`), before any config is resolved."""
+    out = dict(grid)
+    if isinstance(out.get("overrides"), list):
+        out["overrides"] = [o for o in out["overrides"]
+                            if not (isinstance(o, str) and o.partition("=")[0].strip() in NOT_IDENTITY)]
+    if isinstance(out.get("settings"), dict):
+        settings = {k: v for k, v in out["settings"].items() if k not in NOT_IDENTITY}
+        if settings:
+            out["settings"] = settings
+        else:
+            del out["settings"]  # absent when empty, as Bench.grid() records it
+    return out
 
 
 def _changed_keys(a: Dict[str, object], b: Dict[str, object], prefix: str = "") -> List[str]:

@@ -153,7 +153,8 @@ def _run_locked(bench: Bench, jobs: List[Job], configs: Dict[str, Dict[str, obje
         executor_results[str(result["name"])] = result
         progress.done(result)
 
-    payloads = [dict(j.to_dict(), name=j.name, config=configs[j.name]) for j in todo]
+    payloads = [dict(j.to_dict(), name=j.name, config=configs[j.name], bench=bench.group or bench.name)
+                for j in todo]
     try:
         executor_cls(bench.workers, bench.address).run(payloads, on_done, progress.poll)
     except KeyboardInterrupt:

@@ -49,8 +49,10 @@ def list_files(run_dir: Path) -> List[str]:
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         return []
+    # dot files: atomic writes in flight; links: a writer's shortcuts to files listed themselves
+    # (W&B's wandb/debug.log), which would arrive as copies and stop it making them again
     return sorted(p.relative_to(run_dir).as_posix() for p in run_dir.rglob("*")
-                  if p.is_file() and not p.name.startswith("."))  # dot files: atomic writes in flight
+                  if p.is_file() and not p.is_symlink() and not p.name.startswith("."))
 
 
 def read_files(run_dir: Path) -> Files:

@@ -174,6 +174,7 @@ class Bench:
     render: bool = False
     final_episodes: Optional[int] = None  # greedy episodes of each final policy (None: 10 x env.test_n_envs; 0: none)
     aggregate: bool = True  # table.md and plots/ at the end (a sweep's trials skip them: it reports itself)
+    group: Optional[str] = None  # its runs' W&B group (run.wandb); None: its name
 
     @classmethod
     def build(cls, algos: Union[str, Sequence[str]] = ("vdn", "qmix", "qtran"),
@@ -230,6 +231,8 @@ class Bench:
         return cls(**data)
 
     def variant(self, name: str, out_root: Union[str, Path], settings: Dict[str, Any]) -> "Bench":
-        """The same grid and execution under another name, with more settings (a sweep's trial)."""
+        """The same grid and execution under another name, with more settings (a sweep's trial,
+        whose runs W&B groups as `<sweep>/<trial>`: trial names repeat from one sweep to the next)."""
         return replace(self, name=name, out_root=str(out_root), settings={**self.settings, **settings},
-                       aggregate=False, final_episodes=0)  # the sweep scores the evaluations; finals are the confirmation's
+                       aggregate=False, final_episodes=0,  # the sweep scores evaluations; finals: its confirmation
+                       group=f"{self.name}/{name}")

@@ -38,7 +38,8 @@ def run_job(job: Dict[str, object], run_dir: Optional[Path] = None,
                 raise KeyboardInterrupt
     try:
         cfg = config_from_dict(job["config"])
-        rows = train_run(cfg, Path(run_dir or job["run_dir"]), progress=progress, on_record=on_record)
+        rows = train_run(cfg, Path(run_dir or job["run_dir"]), progress=progress, on_record=on_record,
+                         bench=job.get("bench"))
     except Exception as e:  # recorded in run.json by train_run; reported by the bench
         return {"name": name, "status": "failed", "error": describe(e)}
     last = rows[-1]

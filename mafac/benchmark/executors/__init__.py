@@ -11,7 +11,7 @@ class Executor:
     """Runs `run_job` for every job, at most `workers` at once.
 
     A job is a plain dict: `name` (its one identity, e.g. `qmix__3m__s0`), `run_dir` (where the
-    bench reads its results), `steps` and the resolved `config`. `on_done(result)` is called in the
+    bench reads its results), `steps`, the resolved `config` and `bench` (the bench's name, or a sweep trial's `<sweep>/<trial>`). `on_done(result)` is called in the
     bench process as each job ends, with the job's `name` in the result; `poll(names)` is called
     about once a second with the names still running, so the bench can redraw progress. The run
     directory must hold the job's files when `on_done` is called, whatever machine ran it. Ctrl-C
