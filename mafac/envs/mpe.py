@@ -231,7 +231,11 @@ class MPEEnv(BatchedEnv):
         a, o, s, u = len(agents), max(sizes), sum(sizes), max(n_actions)
         self._spec = spec = MPESpec(env, agents, o, float(opt.reward_scale), int(opt.max_steps))
         self._features = _agent_features(map_name, env.num_agents, env.num_landmarks, env.dim_c)
-        assert [len(f) for f in self._features] == sizes, "jaxmarl's MPE observations changed"
+        if [len(f) for f in self._features] != sizes:
+            from mafac.envs.smax import JAXMARL_TESTED, jaxmarl_version
+
+            raise MafacError(f"jaxmarl {jaxmarl_version()}'s {map_name} observations have {sizes} features per agent, "
+                             f"not those mafac's mpe backend was written for (pip install jaxmarl=={JAXMARL_TESTED})")
         self._avail = np.arange(u)[None, :] < np.asarray(n_actions)[:, None]  # [A, u]
         self._batch_reset = jax.jit(functools.partial(_batch_reset, spec, n_envs))
         self._batch_step = jax.jit(functools.partial(_batch_step, spec, n_envs), donate_argnums=(1,))
