@@ -21,6 +21,7 @@ ENTRY_POINTS = {
         "smax": "mafac.envs.smax:SMAXEnv",
         "matrix": "mafac.envs.matrix:MatrixEnv",
         "sc2": "mafac.envs.sc2:SC2Env",
+        "mpe": "mafac.envs.mpe:MPEEnv",
     },
     "mafac.executors": {
         "local": "mafac.benchmark.executors.local:LocalExecutor",

@@ -14,7 +14,7 @@ from typing import Dict, Optional
 from mafac.agent import DRQN, build_agent
 from mafac.checkpoint import check_like, read_checkpoint
 from mafac.config import Config, config_from_dict, load_yaml
-from mafac.envs import make_env
+from mafac.envs import make_env, uses_jaxmarl
 from mafac.envs.base import BatchedEnv
 from mafac.errors import MafacError
 from mafac.rundir import CHECKPOINT, CONFIG_YAML
@@ -42,7 +42,7 @@ def open_run(run_dir: Path, max_envs: Optional[int], seed: int) -> LoadedRun:
                          f"run.checkpoint=false); nothing to load")
     cfg = config_from_dict(load_yaml(run_dir / CONFIG_YAML))
     state = read_checkpoint(run_dir / CHECKPOINT)
-    if cfg.env.backend == "smax":
+    if uses_jaxmarl(cfg.env.backend):
         from mafac.envs.smax import warn_if_made_with_another_jaxmarl
 
         warn_if_made_with_another_jaxmarl(run_dir)

@@ -62,7 +62,7 @@ class RunInfo:
     t_max: int = 0
     error: Optional[str] = None
     mafac_version: str = ""
-    jaxmarl_version: str = ""  # the SMAX simulator's version the run was made with (smax runs)
+    jaxmarl_version: str = ""  # the jaxmarl version the run was made with (smax and mpe runs)
 
     def save(self, run_dir: Path) -> None:
         write_json(Path(run_dir) / RUN_JSON, self.__dict__)

@@ -26,7 +26,7 @@ from mafac.checkpoint import load_checkpoint, save_checkpoint, to_plain
 from mafac import finals
 from mafac.config import Config
 from mafac.device import resolve_device
-from mafac.envs import make_env
+from mafac.envs import make_env, uses_jaxmarl
 from mafac.errors import MafacError, describe, first_line
 from mafac.learner import Learner
 from mafac.live_log import open_live_logs
@@ -209,7 +209,7 @@ class Trainer:
             "evaluations": self.evaluations, "rows": self.rows, "wall_s": float(self._wall()),
             "torch_rng": torch.get_rng_state(), "numpy_rng": np.random.get_state(),
             "config": self.cfg.to_dict(), "mafac_version": __version__,
-            "simulator_version": simulator_version(self.cfg),  # jaxmarl's, for a SMAX run
+            "simulator_version": simulator_version(self.cfg),  # jaxmarl's, for a SMAX or MPE run
         })
 
     def save(self) -> None:
@@ -244,8 +244,8 @@ class Trainer:
 
 
 def simulator_version(cfg: Config) -> str:
-    """The jaxmarl version of a SMAX run ('' for other backends), recorded in its run.json."""
-    if cfg.env.backend != "smax":
+    """The jaxmarl version of a run on a jaxmarl backend (smax, mpe; '' for others), recorded in its run.json."""
+    if not uses_jaxmarl(cfg.env.backend):
         return ""
     from mafac.envs.smax import jaxmarl_version
 
@@ -263,7 +263,7 @@ def train_run(cfg: Config, run_dir: Path, progress: Optional[Callable[[Progress]
                    simulator_version(cfg))
     trainer, failed = None, False
     try:
-        if (run_dir / CHECKPOINT).exists() and cfg.env.backend == "smax":
+        if (run_dir / CHECKPOINT).exists() and uses_jaxmarl(cfg.env.backend):
             from mafac.envs.smax import warn_if_made_with_another_jaxmarl
 
             warn_if_made_with_another_jaxmarl(run_dir)

@@ -389,3 +389,44 @@ def test_check_reference_bad_input_is_one_line(bench, tmp_path):
     _run(other_map, "qmix", "5m_vs_6m", 0, _curve(0.5, None))
     nothing = _check_reference(other_map, bench)
     assert nothing.returncode == 1 and "nothing compared" in nothing.stdout
+
+
+MPE_RETURNS = {"qmix": [-60.0, -55.0, -58.0], "vdn": [-80.0, -75.0, -90.0]}
+
+
+def _mpe_run(root: Path, algo: str, seed: int, final: float) -> Path:
+    """An mpe run as `mafac train --env mpe` writes it: nothing is ever won, the return is the score."""
+    d = root / "runs" / f"{algo}__simple_spread_v3__s{seed}"
+    d.mkdir(parents=True)
+    RunInfo(algo, "simple_spread_v3", "mpe", seed, STATUS_DONE, int(STEPS[-1]), int(STEPS[-1])).save(d)
+    (d / "config.yaml").write_text(build_config(algo, "simple_spread_v3", seed, env_backend="mpe").to_yaml())
+    returns = np.linspace(-150.0, final, len(STEPS))
+    pd.DataFrame({"env_steps": STEPS, "episodes": STEPS // 25, "test_win_rate": 0.0, "test_return": returns,
+                  "loss": 0.1, "epsilon": 0.05, "wall_s": STEPS / 500}).to_csv(d / "metrics.csv", index=False)
+    return d
+
+
+def test_each_env_backend_is_tabled_and_plotted_by_its_own_metric(bench, tmp_path):
+    root = tmp_path / "mpe"
+    for algo, finals in MPE_RETURNS.items():
+        for seed, final in enumerate(finals):
+            _mpe_run(root, algo, seed, final)
+    assert load_results([root]).default_metric() == "test_return"
+    assert load_results([bench]).default_metric() == "test_win_rate"
+    result = CliRunner().invoke(table_cmd, [str(root), "--reps", "100"])  # as a bench's summary calls it
+    assert result.exit_code == 0, result.output
+    text = result.output
+    assert text.startswith("| map | qmix | vdn |") and "Final test_return (last evaluation)" in text
+    assert "**-58.00**" in _md_row(text, "simple_spread_v3") and "-80.00" in _md_row(text, "simple_spread_v3")
+    assert "80%" not in text  # no win-rate milestones where nothing can be won
+    won = write_table([root], metric="test_win_rate", out=tmp_path / "w.md", reps=100)  # --metric still decides
+    assert "Final test_win_rate" in won and "**0.00**" in _md_row(won, "simple_spread_v3")
+    out = tmp_path / "figs"
+    result = CliRunner().invoke(plot_cmd, [str(root), "--out", str(out), "--reps", "100"])
+    assert result.exit_code == 0, result.output
+    assert len(list(out.glob("*.png"))) == len(FIGURES)
+    with pytest.raises(MafacError, match=r"different metrics \(test_return for mpe; test_win_rate for smax\); "
+                                         r"name one with --metric"):
+        write_table([root, bench], reps=100)
+    mixed = write_table([root, bench], metric="test_return", out=tmp_path / "m.md", reps=100)
+    assert "simple_spread_v3" in mixed and "| 3m |" in mixed

@@ -67,6 +67,27 @@ class Results:
         return [c for c in self.data.columns
                 if c not in ID_COLUMNS and c != "env_steps" and pd.api.types.is_numeric_dtype(self.data[c])]
 
+    def env_metrics(self) -> Dict[str, List[str]]:
+        """{metric: the env backends whose runs are judged by it (`BatchedEnv.metric`)}, from the
+        backend each run recorded (run.json, else config.yaml)."""
+        from mafac.envs import env_metric
+
+        out: Dict[str, List[str]] = {}
+        for env in sorted(self.data["env"].unique()):
+            out.setdefault(env_metric(env), []).append(env)
+        return out
+
+    def default_metric(self) -> str:
+        """The metric a table or plot shows unless told (`--metric`): the runs' env backends' own
+        (test_win_rate for smax, sc2 and matrix; test_return for mpe, where nothing is won). The one
+        place that choice is made; runs whose backends disagree must name one."""
+        by_metric = self.env_metrics()
+        if len(by_metric) > 1:
+            detail = "; ".join(f"{m} for {', '.join(envs)}" for m, envs in sorted(by_metric.items()))
+            raise MafacError(f"these runs come from env backends judged by different metrics ({detail}); "
+                             f"name one with --metric")
+        return next(iter(by_metric))
+
     def require(self, metric: str) -> None:
         if metric not in self.metrics():
             raise MafacError(f"unknown metric {metric!r}; available metric columns: {', '.join(self.metrics())}")

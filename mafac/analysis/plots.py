@@ -1,8 +1,12 @@
-"""`mafac plot`: five figures of test win rate, each as PNG (to look at) and PDF (for papers).
+"""`mafac plot`: five figures of one metric (default the runs' env metric: test win rate on SMAX,
+test return on MPE), each as PNG (to look at) and PDF (for papers).
 
 learning_curves, final_performance, aggregate, probability_of_improvement, performance_profiles.
 Every figure colours a label the same way (one palette over the sorted labels), so a reader
 learns the colours once. The statistics come from mafac.analysis.stats; this module only draws.
+A rate (a metric named *_rate) is drawn on [0, 1], with rliable's optimality gap (distance below 1);
+any other metric (a return) on the range its values span, and without an optimality gap, which
+needs a score's best value.
 """
 
 from __future__ import annotations
@@ -18,13 +22,22 @@ from mafac.analysis.stats import (REPS, aggregate_estimates, aggregate_scores, c
                                   performance_profiles, probability_of_improvement, task_estimates)
 from mafac.atomic import write_atomic
 
-METRIC = "test_win_rate"
+METRIC = "test_win_rate"  # the default where runs name none (the smax/sc2/matrix env metric)
 FIGURES = ("learning_curves", "final_performance", "aggregate", "probability_of_improvement", "performance_profiles")
 GRID_POINTS = 60
 TAUS = np.linspace(0.0, 1.0, 51)
 AGGREGATE_TITLES = {"median": "Median", "iqm": "IQM", "mean": "Mean", "optimality_gap": "Optimality gap"}
 
 Colours = Dict[str, tuple]
+
+
+def is_rate(metric: str) -> bool:
+    return metric.endswith("_rate")
+
+
+def _name(metric: str) -> str:
+    """How titles name a metric: 'win rate' for the test win rate (as always), else its words."""
+    return "win rate" if metric == METRIC else metric.replace("_", " ")
 
 
 def _pyplot():
@@ -75,26 +88,26 @@ def _legend(fig, colours: Colours, labels: Sequence[str], **kw) -> None:
                bbox_to_anchor=(0.5, -0.02), **kw)
 
 
-def _run_curves(runs: List[pd.DataFrame]) -> Tuple[np.ndarray, np.ndarray]:
+def _run_curves(runs: List[pd.DataFrame], metric: str = METRIC) -> Tuple[np.ndarray, np.ndarray]:
     """Each run's curve linearly interpolated onto one grid that every run covers (no extrapolation)."""
     lo = max(float(r["env_steps"].iloc[0]) for r in runs)
     hi = min(float(r["env_steps"].iloc[-1]) for r in runs)
     grid = np.linspace(lo, hi, GRID_POINTS) if hi > lo else np.array([hi])
-    return grid, np.stack([np.interp(grid, r["env_steps"], r[METRIC]) for r in runs])
+    return grid, np.stack([np.interp(grid, r["env_steps"], r[metric]) for r in runs])
 
 
-def learning_curves(res: Results, colours: Colours, plt, reps: int) -> object:
+def learning_curves(res: Results, colours: Colours, plt, reps: int, metric: str = METRIC) -> object:
     maps = res.maps
     ncol = min(len(maps), 4)
     nrow = -(-len(maps) // ncol)
     fig, axes = plt.subplots(nrow, ncol, figsize=(4.5 * ncol, 3.6 * nrow + 0.6), squeeze=False, sharey=True)
-    data = res.data.dropna(subset=[METRIC]).sort_values("env_steps")
+    data = res.data.dropna(subset=[metric]).sort_values("env_steps")
     for ax, m in zip(axes.flat, maps):
         for lab in res.labels:
             runs = [r for _, r in data[(data["map"] == m) & (data["label"] == lab)].groupby("seed")]
             if not runs:
                 continue
-            grid, curves = _run_curves(runs)
+            grid, curves = _run_curves(runs, metric)
             point, low, high = curve_estimates(curves, reps)
             ax.plot(grid, point, color=colours[lab], lw=2, marker="o" if len(grid) == 1 else None,
                     label=f"{lab} (n={len(runs)})")
@@ -102,20 +115,21 @@ def learning_curves(res: Results, colours: Colours, plt, reps: int) -> object:
         ax.set_title(m)
         ax.set_xlabel("env steps")
         ax.xaxis.set_major_formatter(_steps_formatter())
-        ax.set_ylim(-0.02, 1.02)
+        if is_rate(metric):
+            ax.set_ylim(-0.02, 1.02)
         ax.legend(fontsize="x-small", loc="upper left")
     for ax in axes.flat[len(maps):]:
         ax.set_visible(False)
     for row in axes:
-        row[0].set_ylabel("test win rate\n(IQM over seeds, 95% CI)")
+        row[0].set_ylabel(f"{metric.replace('_', ' ')}\n(IQM over seeds, 95% CI)")
     fig.suptitle("Learning curves")
     fig.tight_layout()
     return fig
 
 
-def final_performance(res: Results, colours: Colours, plt, reps: int) -> object:
-    final = res.final(METRIC)
-    est = task_estimates(final, METRIC, reps).set_index(["map", "label"])
+def final_performance(res: Results, colours: Colours, plt, reps: int, metric: str = METRIC) -> object:
+    final = res.final(metric)
+    est = task_estimates(final, metric, reps).set_index(["map", "label"])
     maps, labels = res.maps, res.labels
     width = 0.8 / len(labels)
     fig, ax = plt.subplots(figsize=(max(5.0, 1.2 + 0.45 * len(maps) * len(labels) + 0.6 * len(maps)), 4.2))
@@ -129,14 +143,15 @@ def final_performance(res: Results, colours: Colours, plt, reps: int) -> object:
             x = j + offset
             ax.errorbar(x, e["iqm"], yerr=[[e["iqm"] - e["iqm_low"]], [e["iqm_high"] - e["iqm"]]], fmt="o",
                         color=colours[lab], ms=8, capsize=4, lw=2, zorder=3)
-            seeds = final[(final["map"] == m) & (final["label"] == lab)][METRIC].to_numpy()
+            seeds = final[(final["map"] == m) & (final["label"] == lab)][metric].to_numpy()
             ax.scatter(x + rng.uniform(-width / 5, width / 5, len(seeds)), seeds, s=12, color=colours[lab],
                        alpha=0.5, edgecolor="none", zorder=2)
     ax.set_xticks(range(len(maps)))
     ax.set_xticklabels(maps)
     ax.set_xlabel("map")
-    ax.set_ylabel("final test win rate")
-    ax.set_ylim(-0.03, 1.03)
+    ax.set_ylabel(f"final {metric.replace('_', ' ')}")
+    if is_rate(metric):
+        ax.set_ylim(-0.03, 1.03)
     ax.set_title("Final performance: IQM over seeds with 95% CI (dots: single seeds)")
     _legend(fig, colours, labels)
     fig.tight_layout(rect=(0, 0.08, 1, 1))
@@ -161,8 +176,8 @@ def _note(ax, text: str) -> None:
     ax.set_yticks([])
 
 
-def aggregate(res: Results, colours: Colours, plt, reps: int) -> object:
-    scores, left_out = aggregate_scores(res.final(METRIC), METRIC, res.labels, res.maps)
+def aggregate(res: Results, colours: Colours, plt, reps: int, metric: str = METRIC) -> object:
+    scores, left_out = aggregate_scores(res.final(metric), metric, res.labels, res.maps)
     est = aggregate_estimates(scores, reps)
     labels = sorted(scores)
     fig, axes = plt.subplots(1, 4, figsize=(15, 1.6 + 0.5 * max(len(labels), 1)), sharey=True)
@@ -170,15 +185,21 @@ def aggregate(res: Results, colours: Colours, plt, reps: int) -> object:
         if not labels:
             _note(ax, "no algorithm has runs on every map")
             continue
-        _interval_rows(ax, [(lab, est[lab][name]) for lab in labels], colours.get)
         ax.set_title(title)
-        ax.set_xlabel("1 - test win rate" if name == "optimality_gap" else "test win rate")
+        if name == "optimality_gap" and not is_rate(metric):  # the y axis is shared: keep its ticks
+            ax.text(0.5, 0.5, f"defined for rates only,\nnot {metric}", ha="center", va="center", transform=ax.transAxes)
+            ax.set_xticks([])
+            continue
+        _interval_rows(ax, [(lab, est[lab][name]) for lab in labels], colours.get)
+        label = metric.replace("_", " ")
+        ax.set_xlabel(f"1 - {label}" if name == "optimality_gap" else label)
     if labels:
         axes[0].set_yticklabels(labels)
         for tick, lab in zip(axes[0].get_yticklabels(), labels):
             tick.set_color(colours[lab])
     seeds = ", ".join(f"{lab}: {scores[lab].shape[0]}" for lab in labels)
-    title = f"Aggregate final win rate over {len(res.maps)} map(s), 95% stratified-bootstrap CIs (seeds per map: {seeds})"
+    title = (f"Aggregate final {_name(metric)} over {len(res.maps)} map(s), 95% stratified-bootstrap CIs "
+             f"(seeds per map: {seeds})")
     if left_out:
         title += f"\nleft out (not on every map): {', '.join(left_out)}"
     fig.suptitle(title, fontsize="medium")
@@ -186,12 +207,12 @@ def aggregate(res: Results, colours: Colours, plt, reps: int) -> object:
     return fig
 
 
-def improvement(res: Results, colours: Colours, plt, reps: int) -> object:
-    scores, _ = aggregate_scores(res.final(METRIC), METRIC, res.labels, res.maps)
+def improvement(res: Results, colours: Colours, plt, reps: int, metric: str = METRIC) -> object:
+    scores, _ = aggregate_scores(res.final(metric), metric, res.labels, res.maps)
     probs = probability_of_improvement(scores, reps)
     pairs = sorted(probs)
     fig, ax = plt.subplots(figsize=(7.5, 1.4 + 0.55 * max(len(pairs), 1)))
-    ax.set_title("Probability of improvement, final win rate (95% CI)")
+    ax.set_title(f"Probability of improvement, final {_name(metric)} (95% CI)")
     if not pairs:
         _note(ax, "fewer than two algorithms with runs on every map: nothing to compare")
         return fig
@@ -213,17 +234,28 @@ def improvement(res: Results, colours: Colours, plt, reps: int) -> object:
     return fig
 
 
-def profiles(res: Results, colours: Colours, plt, reps: int) -> object:
-    scores, _ = aggregate_scores(res.final(METRIC), METRIC, res.labels, res.maps)
-    prof = performance_profiles(scores, TAUS, reps)
+def _taus(metric: str, scores: Dict[str, np.ndarray]) -> np.ndarray:
+    """Thresholds over [0, 1] for a rate, over the scores' own span for any other metric."""
+    values = np.concatenate([s.ravel() for s in scores.values()]) if scores else np.zeros(1)
+    if is_rate(metric):
+        return TAUS
+    lo, hi = float(values.min()), float(values.max())
+    pad = max(1e-6, 0.02 * (hi - lo))
+    return np.linspace(lo - pad, hi + pad, len(TAUS))
+
+
+def profiles(res: Results, colours: Colours, plt, reps: int, metric: str = METRIC) -> object:
+    scores, _ = aggregate_scores(res.final(metric), metric, res.labels, res.maps)
+    taus = _taus(metric, scores)
+    prof = performance_profiles(scores, taus, reps)
     fig, ax = plt.subplots(figsize=(6.5, 4.2))
     for lab in sorted(prof):
         point, low, high = prof[lab]
-        ax.plot(TAUS, point, color=colours[lab], lw=2, label=f"{lab} ({scores[lab].size} runs)")
-        ax.fill_between(TAUS, low, high, color=colours[lab], alpha=0.2, lw=0)
-    ax.set_xlabel("final test win rate τ")
-    ax.set_ylabel("fraction of runs with win rate > τ")
-    ax.set_xlim(0, 1)
+        ax.plot(taus, point, color=colours[lab], lw=2, label=f"{lab} ({scores[lab].size} runs)")
+        ax.fill_between(taus, low, high, color=colours[lab], alpha=0.2, lw=0)
+    ax.set_xlabel(f"final {metric.replace('_', ' ')} τ")
+    ax.set_ylabel(f"fraction of runs with {_name(metric)} > τ")
+    ax.set_xlim(taus[0], taus[-1])
     ax.set_ylim(-0.02, 1.02)
     ax.set_title("Performance profiles over all maps (95% CI)")
     if prof:
@@ -237,17 +269,20 @@ def profiles(res: Results, colours: Colours, plt, reps: int) -> object:
 DRAWERS = dict(zip(FIGURES, (learning_curves, final_performance, aggregate, improvement, profiles)))
 
 
-def write_plots(paths: Sequence[str | Path], out_dir: Optional[str | Path] = None, reps: int = REPS) -> List[Path]:
-    """Draw every figure from the results under `paths` into `out_dir` (default <first RESULTS>/plots/)."""
+def write_plots(paths: Sequence[str | Path], out_dir: Optional[str | Path] = None, reps: int = REPS,
+                metric: Optional[str] = None) -> List[Path]:
+    """Draw every figure of `metric` (default the runs' env metric, `Results.default_metric`) from
+    the results under `paths` into `out_dir` (default <first RESULTS>/plots/)."""
     res = load_results(paths)
-    res.require(METRIC)
+    metric = metric or res.default_metric()
+    res.require(metric)
     first = Path(paths[0])
     out = Path(out_dir) if out_dir else (first if first.is_dir() else first.parent) / "plots"
     plt = _pyplot()
     colours = palette(res.labels)
     written: List[Path] = []
     for name, draw in DRAWERS.items():
-        fig = draw(res, colours, plt, reps)
+        fig = draw(res, colours, plt, reps, metric)
         try:
             written += _save(fig, out, name)
         finally:

@@ -43,17 +43,20 @@ def _reach_columns(res: Results, at: Optional[int]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["map", "label", "steps_to_80", "seeds_reached_80"])
 
 
-def table_frame(res: Results, metric: str = WIN_RATE, at: Optional[int] = None, reps: int = REPS) -> pd.DataFrame:
+def table_frame(res: Results, metric: Optional[str] = None, at: Optional[int] = None, reps: int = REPS) -> pd.DataFrame:
     """The table's numbers, tidy: one row per (map, label), then one per label for ALL_MAPS.
 
     The ALL_MAPS row uses rliable's aggregates over maps (median of per-map means, IQM over all
     runs and maps) on each label's first k seeds per map, k = its smallest seed count over maps
-    (see mafac.analysis.stats); a label missing a map has no ALL_MAPS row.
+    (see mafac.analysis.stats); a label missing a map has no ALL_MAPS row. `metric`: default the
+    runs' env metric (`Results.default_metric`). The steps-to-80%-win-rate columns come only with
+    runs whose env is judged by its win rate: elsewhere (MPE) nothing is ever won.
     """
+    metric = metric or res.default_metric()
     final = res.final(metric, at)
     frame = task_estimates(final, metric, reps)
     frame["kind"] = "map"
-    if WIN_RATE in res.metrics():
+    if WIN_RATE in res.metrics() and list(res.env_metrics()) == [WIN_RATE]:
         frame = frame.merge(_reach_columns(res, at), on=["map", "label"], how="left")
     if len(res.maps) > 1:
         scores, _ = aggregate_scores(final, metric, res.labels, res.maps)
@@ -173,11 +176,13 @@ def render(res: Results, frame: pd.DataFrame, fmt: str, metric: str, at: Optiona
 
 
 def write_table(paths: Sequence[str | Path], out: Optional[str | Path] = None, fmt: str = "md",
-                metric: str = WIN_RATE, at: Optional[int] = None, reps: int = REPS) -> str:
-    """Load, table, write to `out` (default <first RESULTS>/table.<md|csv|tex>) and return the text."""
+                metric: Optional[str] = None, at: Optional[int] = None, reps: int = REPS) -> str:
+    """Load, table, write to `out` (default <first RESULTS>/table.<md|csv|tex>) and return the text.
+    `metric`: default the runs' env metric (`Results.default_metric`)."""
     if fmt not in FORMATS:
         raise unknown("table format", fmt, FORMATS)
     res = load_results(paths)
+    metric = metric or res.default_metric()
     res.require(metric)
     text = render(res, table_frame(res, metric, at, reps), fmt, metric, at, bench_costs(paths))
     first = Path(paths[0])

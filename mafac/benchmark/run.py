@@ -6,7 +6,7 @@ import shutil
 import sys
 import time
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence
 
 import click
 
@@ -147,7 +147,7 @@ def _run_locked(bench: Bench, jobs: List[Job], configs: Dict[str, Dict[str, obje
         if info is not None:
             results[j.name] = _result_from_dir(j)
     executor_results: Dict[str, Dict[str, object]] = {}
-    progress = _Progress(jobs, results)
+    progress = _Progress(jobs, results, configs)
 
     def on_done(result: Dict[str, object]) -> None:
         executor_results[str(result["name"])] = result
@@ -215,7 +215,8 @@ def _result_from_dir(job: Job) -> Dict[str, object]:
         import pandas as pd
 
         last = pd.read_csv(run_dir / METRICS_CSV).iloc[-1]
-        out.update(test_win_rate=float(last["test_win_rate"]), wall_s=float(last["wall_s"]))
+        out.update(test_win_rate=float(last["test_win_rate"]), test_return=float(last["test_return"]),
+                   wall_s=float(last["wall_s"]))
     except Exception:  # missing or partial metrics: the status says enough
         pass
     return out
@@ -246,13 +247,18 @@ class _Progress:
     """One overall bar (runs done, env steps, ETA) and a status line per running job.
 
     Env steps are read from each run's run.json (rewritten at every evaluation), so any executor,
-    local or remote, reports progress the same way.
+    local or remote, reports progress the same way. A finished run's line gives its env's metric
+    (`env_metric`: the win rate, or the return on MPE).
     """
 
-    def __init__(self, jobs: Sequence[Job], results: Dict[str, Dict[str, object]]) -> None:
+    def __init__(self, jobs: Sequence[Job], results: Dict[str, Dict[str, object]],
+                 configs: Dict[str, Dict[str, Any]]) -> None:
         from tqdm import tqdm
 
+        from mafac.envs import env_metric
+
         self.jobs = list(jobs)
+        self.metric = {j.name: env_metric(configs[j.name]["env"]["backend"]) for j in jobs}
         self.done_runs, self.n_runs = len(results), len(jobs)
         self.tty = sys.stderr.isatty()
         self.bar = tqdm(total=sum(j.steps for j in jobs), initial=self._steps(), unit="step", unit_scale=True,
@@ -274,7 +280,11 @@ class _Progress:
         self.done_runs += 1
         self.bar.set_description_str(f"runs {self.done_runs}/{self.n_runs}", refresh=False)
         status = result.get("status")
-        extra = f"win {result.get('test_win_rate', float('nan')):.2f}" if status == STATUS_DONE else result.get("error")
+        extra = result.get("error")
+        if status == STATUS_DONE and self.metric.get(str(result["name"])) == "test_return":
+            extra = f"return {result.get('test_return', float('nan')):.2f}"
+        elif status == STATUS_DONE:
+            extra = f"win {result.get('test_win_rate', float('nan')):.2f}"
         self.bar.write(f"  {result['name']}: {status} ({extra})", file=sys.stderr)
 
     def poll(self, running: List[str]) -> None:

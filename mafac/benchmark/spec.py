@@ -22,14 +22,21 @@ BENCH_PRESET = DEFAULT_PRESET
 # Env steps per run when --steps is not given, chosen so that the default 18-run bench (vdn, qmix,
 # qtran x 3m, 8m x 3 seeds) fits 60 minutes on 2 cores with the `fast` preset; the measured
 # learning curves behind the numbers are in results/reference and the README.
-BENCH_STEPS: Dict[str, int] = {"3m": 300_000, "8m": 400_000}
+BENCH_STEPS: Dict[str, int] = {"3m": 300_000, "8m": 400_000,
+                               # MPE (--env mpe): 20,000 episodes of 25 steps, untuned; MPE papers run
+                               # 1-2M, and the first MPE bench will say whether this is enough
+                               "simple_spread_v3": 500_000, "simple_reference_v3": 500_000,
+                               "simple_speaker_listener_v4": 500_000}
 BENCH_STEPS_DEFAULT = 300_000
 
 # Measured training throughput of one run while another shares the 2-core machine (env steps/s,
 # `fast` preset; the reference bench of 2026-11-27: QMIX 2,230-2,250 on 3m and 935-980 on 8m,
 # VDN a little faster, QTRAN 1,670-1,830 and 700-730); QTRAN's joint network makes it slower. Used for the
 # estimate printed before starting and to start the longest runs first.
-STEPS_PER_SECOND: Dict[str, float] = {"3m": 2200.0, "8m": 950.0}
+STEPS_PER_SECOND: Dict[str, float] = {"3m": 2200.0, "8m": 950.0,
+                                      # benchmarks/mpe_throughput.py, QMIX `fast`, 8 envs (see docs/environments.md)
+                                      "simple_spread_v3": 1100.0, "simple_reference_v3": 1300.0,
+                                      "simple_speaker_listener_v4": 1500.0}
 STEPS_PER_SECOND_DEFAULT = 600.0
 # Whole-run slowdown against QMIX, for the estimate only. qtran measured on the reference bench; the
 # others from their update-time ratio r against QMIX (qtran_alt 2.2, ow/cw_qmix 2.4, qatten 1.3,

@@ -43,5 +43,5 @@ def run_job(job: Dict[str, object], run_dir: Optional[Path] = None,
     except Exception as e:  # recorded in run.json by train_run; reported by the bench
         return {"name": name, "status": "failed", "error": describe(e)}
     last = rows[-1]
-    return {"name": name, "status": "done", "test_win_rate": last["test_win_rate"],
+    return {"name": name, "status": "done", "test_win_rate": last["test_win_rate"], "test_return": last["test_return"],
             "env_steps": last["env_steps"], "wall_s": last["wall_s"]}

@@ -48,7 +48,10 @@ def train(algo, map_name, seed, steps, out, overrides, config_file, preset, env_
     last = rows.iloc[-1]
     aborted = int(rows["train_aborted"].fillna(0).sum() + rows["test_aborted"].fillna(0).sum())
     note = f" ({aborted} episodes aborted by SC2 restarts, left out of win rates)" if aborted else ""
-    click.echo(f"done: test win rate {last['test_win_rate']:.3f}, test return {last['test_return']:.2f} "
+    from mafac.envs import env_metric
+
+    won = f"test win rate {last['test_win_rate']:.3f}, " if env_metric(cfg.env.backend) == "test_win_rate" else ""
+    click.echo(f"done: {won}test return {last['test_return']:.2f} "
                f"at {int(last['env_steps']):,} env steps, {last['wall_s']:.0f} s{note}. Run dir: {run_dir}")
 
 

@@ -16,12 +16,15 @@ RESULTS_HELP = ("RESULTS: bench dirs (results/<name>/), any trees of run dirs, o
 _results = click.argument("results", nargs=-1, required=True, type=click.Path())
 _reps = click.option("--reps", type=click.IntRange(min=100), default=REPS, show_default=True,
                      help="Bootstrap resamples for the confidence intervals (seeded, so results are repeatable).")
+_metric = click.option("--metric", default=None, metavar="COLUMN",
+                       help="The metrics.csv column to show [default: the runs' env metric: test_win_rate for smax, "
+                            "sc2 and matrix, test_return for mpe].")
 
 
 @click.command(epilog=RESULTS_HELP)
 @_results
 @click.option("--format", "fmt", type=click.Choice(["md", "csv", "latex"]), default="md", show_default=True)
-@click.option("--metric", default="test_win_rate", show_default=True, help="The metrics.csv column to table.")
+@_metric
 @click.option("--at", type=click.IntRange(min=0), default=None, metavar="STEPS",
               help="Use each run's last evaluation at or before STEPS env steps (default: its last).")
 @click.option("--out", type=click.Path(dir_okay=False), default=None,
@@ -36,13 +39,14 @@ def table(results, fmt, metric, at, out, reps) -> None:
 
 @click.command(epilog=RESULTS_HELP)
 @_results
+@_metric
 @click.option("--out", type=click.Path(file_okay=False), default=None, help="Output folder [default: <first RESULTS>/plots/].")
 @_reps
-def plot(results, out, reps) -> None:
+def plot(results, metric, out, reps) -> None:
     """Learning curves, final performance, aggregates, probability of improvement, performance profiles (PNG + PDF)."""
     from mafac.analysis.plots import write_plots
 
-    paths = write_plots(list(results), out, reps=reps)
+    paths = write_plots(list(results), out, reps=reps, metric=metric)
     click.echo(f"wrote {len(paths)} files to {paths[0].parent}")
 
 

@@ -32,6 +32,22 @@ def env_options(backend: str, kwargs: Any = None) -> Any:
     return build_options(cls.Config, kwargs, "env.kwargs")
 
 
+def env_metric(backend: str) -> str:
+    """The metrics.csv column a backend's runs are judged by (`BatchedEnv.metric`); the win rate for
+    a backend that does not load here (a plugin's runs tabled on another machine)."""
+    from mafac.errors import MafacError
+
+    try:
+        return str(getattr(get_env_class(backend), "metric", "test_win_rate"))
+    except MafacError:
+        return "test_win_rate"
+
+
+def uses_jaxmarl(backend: str) -> bool:
+    """Whether a backend's simulator is jaxmarl's (a run then records jaxmarl's version)."""
+    return bool(getattr(get_env_class(backend), "uses_jaxmarl", False))
+
+
 def check_map(backend: str, map_name: str) -> None:
     """The one map check, when a config is built and again when an env is: a backend that lists
     no maps (e.g. a plugin with open-ended scenarios) accepts any name."""
@@ -70,5 +86,5 @@ def describe_env(backend: str, map_name: str, kwargs: Any = None):
         env.close()
 
 
-__all__ = ["BatchedEnv", "EnvInfo", "Observation", "Transition", "ENVS", "check_map", "describe_env", "env_options", "get_env_class",
-           "make_env"]
+__all__ = ["BatchedEnv", "EnvInfo", "Observation", "Transition", "ENVS", "check_map", "describe_env", "env_metric", "env_options", "get_env_class",
+           "make_env", "uses_jaxmarl"]

@@ -78,6 +78,12 @@ class BatchedEnv(ABC):
     # defaults the backend's defaults, and every run's config.yaml records all of them. None: an
     # untyped backend (a plugin may be one) whose kwargs are passed as they are.
     Config: ClassVar[Optional[type]] = None
+    # The metrics.csv column that `mafac table`, `mafac plot` and a bench's summary show by default
+    # for this backend's runs (`--metric` overrides): the win rate where an episode can be won,
+    # another column (MPE: test_return) where none can.
+    metric: ClassVar[str] = "test_win_rate"
+    # Simulated by jaxmarl: a run records jaxmarl's version, and reloading it under another warns.
+    uses_jaxmarl: ClassVar[bool] = False
 
     def __init__(self, map_name: str, n_envs: int, seed: int, **kwargs) -> None:
         self.map_name = map_name

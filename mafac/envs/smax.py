@@ -136,10 +136,9 @@ def _silenced_stdout():
 
 def _real_jaxmarl():
     """jaxmarl as its own __init__ builds it (every environment: seconds), for whoever needs more
-    than SMAX in this process; the SMAX modules already loaded are reused, not reloaded."""
-    for name in ("jaxmarl", "jaxmarl.environments"):
-        if getattr(sys.modules.get(name), "_mafac_stub", False):
-            del sys.modules[name]
+    than SMAX (or MPE) in this process; the modules already loaded are reused, not reloaded."""
+    for name in [n for n, m in sys.modules.items() if n.startswith("jaxmarl") and getattr(m, "_mafac_stub", False)]:
+        del sys.modules[name]
     with _silenced_stdout():
         return importlib.import_module("jaxmarl")
 
@@ -153,7 +152,8 @@ def _stub_package(name: str, path: str) -> types.ModuleType:
     def attribute(attr: str):
         if attr.startswith("__"):  # introspection (torch, inspect, pickle probe modules): not a use
             raise AttributeError(attr)
-        return getattr(_real_jaxmarl() if name == "jaxmarl" else _real_jaxmarl().environments, attr)
+        _real_jaxmarl()
+        return getattr(importlib.import_module(name), attr)
 
     mod.__getattr__ = attribute
     return mod
@@ -173,31 +173,39 @@ def jaxmarl_version() -> str:
         return ""
 
 
-def _import_smax():
-    """Import only jaxmarl's SMAX. `import jaxmarl` runs a package __init__ that imports and partly
-    compiles every JaxMARL environment (2.6 s of each run's start-up, most of it STORM); SMAX needs
-    two of its sibling modules. So the parent packages are stood in for by empty ones whose
-    attributes load the real package on first use (`jaxmarl.make` included), and the regular
-    import remains the fallback."""
+def import_jaxmarl_module(module: str, skipped_packages: Sequence[str] = ()) -> types.ModuleType:
+    """Import one jaxmarl module without jaxmarl's package __init__, which imports and partly
+    compiles every JaxMARL environment (2.6 s of each run's start-up, most of it STORM). The parent
+    packages (and `skipped_packages`, e.g. one whose __init__ imports matplotlib) are stood in for
+    by empty ones whose attributes load the real package on first use (`jaxmarl.make` included);
+    the regular import remains the fallback for another jaxmarl release or layout."""
     import_jax()
     installed = jaxmarl_version()
     if installed != JAXMARL_TESTED:  # the stand-ins rely on 0.2.0's layout: the regular import instead
         _warn_version(installed)
         _real_jaxmarl()
-    if "jaxmarl" not in sys.modules:
-        spec = importlib.util.find_spec("jaxmarl")
-        if spec is not None and spec.origin:
-            root = os.path.dirname(spec.origin)
-            sys.modules["jaxmarl"] = pkg = _stub_package("jaxmarl", root)
-            sys.modules["jaxmarl.environments"] = _stub_package("jaxmarl.environments", os.path.join(root, "environments"))
-            pkg.make = lambda *a, **k: _real_jaxmarl().make(*a, **k)
+    spec = importlib.util.find_spec("jaxmarl") if "jaxmarl" not in sys.modules else None
+    if spec is not None and spec.origin:
+        root = os.path.dirname(spec.origin)
+        sys.modules["jaxmarl"] = pkg = _stub_package("jaxmarl", root)
+        sys.modules["jaxmarl.environments"] = _stub_package("jaxmarl.environments", os.path.join(root, "environments"))
+        pkg.make = lambda *a, **k: _real_jaxmarl().make(*a, **k)
+    for name in skipped_packages:
+        parent = sys.modules.get(name.rpartition(".")[0])
+        if name not in sys.modules and getattr(parent, "_mafac_stub", False):
+            sys.modules[name] = _stub_package(name, os.path.join(parent.__path__[0], name.rpartition(".")[2]))
     try:
         with _silenced_stdout():
-            from jaxmarl.environments.smax import HeuristicEnemySMAX, map_name_to_scenario
+            return importlib.import_module(module)
     except ImportError:  # another jaxmarl layout: the regular, slower import
         _real_jaxmarl()
-        from jaxmarl.environments.smax import HeuristicEnemySMAX, map_name_to_scenario
-    return HeuristicEnemySMAX, map_name_to_scenario
+        return importlib.import_module(module)
+
+
+def _import_smax():
+    """Import only jaxmarl's SMAX (it needs two of its sibling modules, not jaxmarl's __init__)."""
+    smax = import_jaxmarl_module("jaxmarl.environments.smax")
+    return smax.HeuristicEnemySMAX, smax.map_name_to_scenario
 
 
 _WARNED = set()
@@ -222,7 +230,7 @@ def warn_if_made_with_another_jaxmarl(run_dir) -> None:
         return
     installed = jaxmarl_version()
     if made and installed and made != installed:
-        print(f"warning: {run_dir} was made with jaxmarl {made}; jaxmarl {installed} is installed, so its SMAX "
+        print(f"warning: {run_dir} was made with jaxmarl {made}; jaxmarl {installed} is installed, so its simulator "
               f"may differ (pip install jaxmarl=={made} to reload it as it was)", file=sys.stderr)
 
 
@@ -354,6 +362,7 @@ def _batch_step(spec: SMAXSpec, n_envs: int, key, env_states, actions, keep_step
 
 class SMAXEnv(BatchedEnv):
     name = "smax"
+    uses_jaxmarl = True
     Config = SMAXConfig
     cheap_to_build = True  # nothing is compiled until the first reset
 

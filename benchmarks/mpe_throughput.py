@@ -1,0 +1,94 @@
+"""Env steps per second on the MPE maps (the mpe backend), as benchmarks/throughput.py measures SMAX:
+
+  raw        the batched env alone, random available actions, at n_envs (8: the runner's default)
+  acting     the runner's epsilon-greedy rollouts into the replay (DRQN inference, staging, inserts)
+  training   the real loop (Trainer.run, QMIX, `fast` preset) once warm, evaluation excluded
+
+Compilation is excluded (every figure is taken after warm-up). One torch thread, JAX single-threaded,
+as in a bench worker; the machine's load is printed with the figures, since a shared machine skews them.
+
+    python benchmarks/mpe_throughput.py [--maps simple_spread_v3] [--n-envs 8] [--seconds 10]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+
+os.environ.setdefault("XLA_FLAGS", "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1")
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+from throughput import machine, timed  # noqa: E402 (benchmarks/throughput.py, beside this script)
+
+
+def raw_env(map_name: str, n_envs: int, seconds: float) -> float:
+    from mafac.envs import make_env
+
+    env = make_env("mpe", map_name, n_envs, 0)
+    rng = np.random.default_rng(0)
+    cur = [env.reset()]
+
+    def one():
+        av = cur[0].avail_actions
+        cur[0] = env.step((rng.random(av.shape) * av).argmax(-1)).next
+        return n_envs
+
+    return timed(one, seconds)
+
+
+def trainer_for(map_name: str, n_envs: int, run_dir: str):
+    from mafac.config import build_config
+    from mafac.trainer import Trainer
+
+    cfg = build_config(algo="qmix", map_name=map_name, env_backend="mpe", preset="fast",
+                       overrides=[f"env.n_envs={n_envs}", "run.checkpoint=false", "run.test_interval=1000000000"])
+    return Trainer(cfg, run_dir)
+
+
+def acting(tr, seconds: float) -> float:
+    tr.runner.reset()
+    n = tr.env.n_envs
+    return timed(lambda: (tr.runner.step(0.5), n)[1], seconds)
+
+
+def training(tr, seconds: float) -> tuple:
+    tr.cfg.run.t_max = tr.env_steps + 3000
+    tr.run()  # warm: compiled, replay past start_episodes
+    steps0, updates0 = tr.env_steps, tr.learner.updates
+    start = time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        tr.cfg.run.t_max += 2000
+        tr.run()
+    elapsed = time.perf_counter() - start
+    return (tr.env_steps - steps0) / elapsed, tr.learner.updates - updates0
+
+
+def main() -> None:
+    from mafac.envs.mpe import MPE_MAPS
+
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--maps", default=MPE_MAPS[0], help="comma-separated MPE maps")
+    ap.add_argument("--n-envs", type=int, default=8)
+    ap.add_argument("--seconds", type=float, default=10.0)
+    args = ap.parse_args()
+    torch.set_num_threads(1)
+    print(f"{machine()}; load average {os.getloadavg()[0]:.1f} at the start")
+    for m in args.maps.split(","):
+        r = {"raw env steps/s": raw_env(m, args.n_envs, args.seconds)}
+        with tempfile.TemporaryDirectory() as d:
+            tr = trainer_for(m, args.n_envs, d)
+            r["acting env steps/s"] = acting(tr, args.seconds)
+            r["training env steps/s"], r["updates"] = training(tr, 2 * args.seconds)
+            tr.close()
+        print(f"{m}, {args.n_envs} envs: " + ", ".join(f"{k} {v:,.0f}" for k, v in r.items()), flush=True)
+    print(f"load average {os.getloadavg()[0]:.1f} at the end", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
