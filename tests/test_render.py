@@ -54,7 +54,7 @@ def test_matrix_game_renders_its_payoff(tmp_path):
     train_run(build_config(algo="vdn", preset="matrix", overrides=["run.t_max=64", "run.test_interval=32"]), run_dir)
     assert main(["render", str(run_dir)]) == 0
     assert _frames(run_dir / "render.gif", min_px=300) == 2  # the table, then the chosen joint action
-    assert _gif_size(run_dir / "render.gif") == (336, 352)  # the matrix frames keep their own size
+    assert _gif_size(run_dir / "render.gif") == (336, 384)  # the matrix frames keep their own size
 
 
 @pytest.mark.parametrize("make, expect", [
