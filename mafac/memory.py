@@ -8,7 +8,9 @@ in one line with the figures and the fix, or fit `replay.capacity` to a `--memor
 Estimate per run = replay at capacity (exact, from the field layout) + the learner's batch
 activations (online and target GRU unrolls with their backward: a generous multiple of the
 batch's float32 size) + the process itself (torch, JAX and the compiled env: 0.8 GiB measured on
-3m, rounded up to 1 GiB).
+3m, rounded up to 1 GiB, plus 16 MiB per agent: the compiled SMAX steps grow with the team, and a
+smacv2_20_units run with a 64-episode replay peaked at 1.94 GiB against 1.78 GiB estimated without
+it, 2.09 GiB with it; 3m's peak was 0.94 GiB, estimated 1.11 GiB).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from mafac.errors import MafacError
 
 GiB = 2 ** 30
 PROCESS_BYTES = 1 * GiB
+PROCESS_BYTES_PER_AGENT = 16 * 2 ** 20
 ACTIVATION_FACTOR = 24  # floats kept per (step, agent, hidden unit) across both unrolls and backward
 
 
@@ -48,7 +51,8 @@ def estimate(info: EnvInfo, cfg) -> RunMemory:
                           for shape, dtype in fields.values())
     steps = cfg.learner.batch_size * (info.episode_limit + 1) * info.n_agents
     learner = steps * (ACTIVATION_FACTOR * cfg.agent.hidden_dim + 4 * info.n_actions + 2 * info.obs_dim) * 4
-    return RunMemory(per_episode * cfg.replay.capacity, per_episode, learner)
+    process = PROCESS_BYTES + PROCESS_BYTES_PER_AGENT * info.n_agents
+    return RunMemory(per_episode * cfg.replay.capacity, per_episode, learner, process)
 
 
 def available_bytes() -> int:

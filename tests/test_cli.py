@@ -90,7 +90,7 @@ def test_list_shows_algorithms_and_smax_maps():
     smax = [line for line in out.splitlines() if line.strip().startswith("smax")]
     assert smax
     maps_line = out.splitlines()[out.splitlines().index(smax[0]) + 1]
-    for m in ("3m", "8m", "2s3z", "3s5z"):
+    for m in ("3m", "8m", "2s3z", "3s5z", "smacv2_5_units", "smacv2_10_units", "smacv2_20_units"):
         assert m in maps_line.replace(",", " ").split()
 
 

@@ -18,7 +18,8 @@ from mafac.replay import EpisodeBuffer
 MAFAC = [sys.executable, "-m", "mafac"]
 
 
-@pytest.mark.parametrize("map_name,dtype", [("3m", "float16"), ("27m_vs_30m", "float32"), ("2s3z", "float16")])
+@pytest.mark.parametrize("map_name,dtype", [("3m", "float16"), ("27m_vs_30m", "float32"), ("2s3z", "float16"),
+                                                  ("smacv2_20_units", "float16")])
 def test_replay_estimate_equals_the_buffer_it_describes(map_name, dtype):
     cfg = build_config(algo="qmix", map_name=map_name, overrides=[f"replay.obs_dtype={dtype}", "replay.capacity=37"])
     info = describe_env("smax", map_name, cfg.env.kwargs)

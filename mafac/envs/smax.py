@@ -6,22 +6,28 @@ baselines on SMAX (heuristic enemy, see_enemy_actions, walls_cause_death, attack
 rewards x10 to SMAC's scale) so numbers compare with theirs.
 
 What the networks see, feature by feature (names: `obs_feature_names()`, `state_feature_names()`;
-tests/test_smax_features.py plays episodes to the time limit and holds every one in its range):
+tests/test_smax_features.py plays episodes to the time limit and holds every one to its range and,
+unit by unit, to its definition below; every per-unit maximum is that unit's own type's, so they
+hold for the mixed teams of the smacv2_* maps as for the fixed ones):
 
-Observation (JaxMARL's unit_list observation, kept as is; all-zero for a dead agent). For each other
-unit, allies first, then enemies, all zero when it is dead or out of sight:
+Observation (JaxMARL's unit_list observation, kept as is but for the clip of the own position; all
+zero for a dead agent). For each other unit, allies first, then enemies, all zero when it is dead
+or out of sight:
   health            hit points / the unit type's maximum            [0, 1]
   position_x/_y     offset from the observer / observer's sight range  (-1, 1)
   last_movement_x/_y  the unit's last move as a unit vector           [-1, 1]
   last_targeted     its last attack action / its largest action index  [0, 1]
   weapon_cooldown   cooldown / the type's cooldown, clipped            [0, 1]
   unit_type_bits_k  one-hot unit type                                  {0, 1}
-then the observer's own health, position / map size, clipped cooldown and type bits (all [0, 1]).
+then the observer's own health, position / map size (clipped to [0, 1], as in the state), clipped
+cooldown and type bits (all [0, 1]).
 
 State (mafac's own, SMAC's definition rather than JaxMARL's `world_state`). For every unit, allies
 then enemies, all zero when the unit is dead:
   health            hit points / the type's maximum                    [0, 1]
-  position_x/_y     position / map width, height (SMAX clips units to the map)   [0, 1]
+  position_x/_y     position / map width, height, clipped to [0, 1]. SMAX keeps moving units
+                    on the map, but its collision push after a world tick can leave one a little
+                    past a wall (it dies on the next tick): up to 1.004 seen on smacv2_5_units
   weapon_cooldown   cooldown / the type's cooldown, clipped to [0, 1]. JaxMARL's world_state gives
                     the raw value, which falls by 0.5 per step while a unit does not fire: an
                     unbounded "time since last shot" counter (-50 at the time limit)
@@ -50,14 +56,17 @@ import numpy as np
 
 from mafac.envs.base import BatchedEnv, EnvInfo, Observation, Transition
 from mafac.envs.jax_setup import import_jax
+from mafac.envs.smax_smacv2 import SMACV2_MAPS, build_sim
 from mafac.errors import MafacError
 from mafac.options import build_options
 
-# SMAX maps with SMAC names (the SMACv2-style generated scenarios are excluded: they are not SMAC).
-SMAX_MAPS = (
+# SMAX maps with SMAC names, then JaxMARL's SMACv2-style generated ones (mafac/envs/smax_smacv2.py:
+# unit types and start positions drawn every episode; not SMACv2, see docs/environments.md).
+SMAC_NAMED_MAPS = (
     "3m", "8m", "25m", "5m_vs_6m", "10m_vs_11m", "27m_vs_30m",
     "2s3z", "3s5z", "3s5z_vs_3s6z", "3s_vs_5z", "6h_vs_8z",
 )
+SMAX_MAPS = SMAC_NAMED_MAPS + SMACV2_MAPS
 
 
 @dataclass(frozen=True)
@@ -276,7 +285,7 @@ def world_state(spec: SMAXSpec, env_state, obs_dict, last_actions):
     alive = s.unit_alive[:, None]
     feats = jnp.concatenate([
         (s.unit_health / spec.type_health[s.unit_types])[:, None],
-        s.unit_positions / spec.map_size,
+        jnp.clip(s.unit_positions / spec.map_size, 0.0, 1.0),
         jnp.clip(s.unit_weapon_cooldowns / spec.type_cooldown[s.unit_types], 0.0, 1.0)[:, None],
         jax.nn.one_hot(s.unit_types, spec.n_types),
     ], axis=-1)
@@ -291,6 +300,8 @@ def observe(spec: SMAXSpec, env_state, obs_dict, last_actions):
     import jax.numpy as jnp
 
     obs = jnp.stack([obs_dict[a] for a in spec.agents])
+    own_pos = obs.shape[1] - spec.n_types - 3  # own position_x, _y come just before own cooldown and type bits
+    obs = obs.at[:, own_pos:own_pos + 2].set(jnp.clip(obs[:, own_pos:own_pos + 2], 0.0, 1.0))
     alive = env_state.state.unit_alive[:spec.n_allies]
     obs = jnp.where(alive[:, None], obs, 0.0)  # SMAC gives dead agents zero observations
     world = world_state(spec, env_state, obs_dict, last_actions)
@@ -373,8 +384,8 @@ class SMAXEnv(BatchedEnv):
         normalize_state, state_last_action = opt.normalize_state, opt.state_last_action
         jax = import_jax()
         HeuristicEnemySMAX, map_name_to_scenario = _import_smax()
-        env = HeuristicEnemySMAX(
-            scenario=map_name_to_scenario(map_name),
+        env = build_sim(
+            HeuristicEnemySMAX, map_name_to_scenario(map_name),
             see_enemy_actions=opt.see_enemy_actions,
             walls_cause_death=opt.walls_cause_death,
             attack_mode=opt.attack_mode,

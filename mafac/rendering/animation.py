@@ -41,12 +41,15 @@ def write_animation(path: Path, frames: Sequence[np.ndarray], durations_ms: Sequ
 def _write_gif(path: Path, frames: Sequence[np.ndarray], durations_ms: Sequence[int]) -> None:
     from PIL import Image
 
+    from mafac.atomic import write_atomic
+
     # One adaptive palette per frame, few colours: the pictures are flat shapes, and it keeps a
     # 100-frame episode well under a megabyte.
     images: List[Image.Image] = [Image.fromarray(f).convert("P", palette=Image.Palette.ADAPTIVE, colors=64)
                                  for f in frames]
-    images[0].save(path, save_all=True, append_images=images[1:], duration=list(durations_ms), loop=0,
-                   optimize=True, disposal=1)
+    write_atomic(path, lambda f: images[0].save(f, format="GIF", save_all=True, append_images=images[1:],
+                                                duration=list(durations_ms), loop=0, optimize=True, disposal=1),
+                 binary=True)  # `bench --render` rewrites a run's render.gif: never leave half of one
 
 
 def _write_mp4(path: Path, frames: Sequence[np.ndarray], durations_ms: Sequence[int]) -> None:

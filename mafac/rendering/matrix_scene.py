@@ -11,6 +11,9 @@ from mafac.envs.matrix import two_step_payoffs
 
 
 class MatrixScene:
+    figsize, dpi = (4.2, 4.8), 80  # inches at dpi: 336 x 384 px, enough for a 2 x 2 or 3 x 3 table
+    margins = (0.08, 0.96, 0.15, 0.84)  # left, right, bottom (room for the two-line x label), top
+
     def __init__(self, env) -> None:
         self.env = env
         # per frame: (payoff table shown, chosen joint action or None, reward or None, label)

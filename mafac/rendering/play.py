@@ -12,8 +12,6 @@ from mafac.errors import MafacError
 
 FRAME_MS = 200  # SMAX steps are 8 world ticks, too fast to follow at video rates
 HOLD_MS = 1500  # the last frame of each episode stays up long enough to read its outcome
-FIGSIZE = (4.2, 4.4)  # inches, at DPI: ~340 px square, so an episode stays a few hundred kB
-DPI = 80
 
 
 @dataclass
@@ -39,20 +37,33 @@ def _scene(env):
     raise MafacError(f"mafac render draws the smax and matrix backends; this run's backend is {env.name!r}")
 
 
-def play_episodes(run, episodes: int, seed: int) -> List[Episode]:
-    """`episodes` greedy episodes of env 0, episode k seeded `seed + k`, each drawn as it ended."""
+def frame_figure(scene):
+    """The figure and axes a scene's frames are drawn on, sized by the scene."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
+    fig = Figure(figsize=scene.figsize, dpi=scene.dpi)
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot(1, 1, 1)
+    left, right, bottom, top = scene.margins
+    fig.subplots_adjust(left=left, right=right, bottom=bottom, top=top)
+    return fig, ax
+
+
+def grab(fig) -> np.ndarray:
+    """The figure as drawn now: an RGB array [height, width, 3]."""
+    fig.canvas.draw()
+    return np.asarray(fig.canvas.buffer_rgba())[..., :3].copy()
+
+
+def play_episodes(run, episodes: int, seed: int) -> List[Episode]:
+    """`episodes` greedy episodes of env 0, episode k seeded `seed + k`, each drawn as it ended."""
     from mafac.runner import Runner
 
     cfg, env = run.cfg, run.env
     runner = Runner(env, run.agent, cfg.agent, None, seed=seed)
     scene = _scene(env)
-    fig = Figure(figsize=FIGSIZE, dpi=DPI)
-    FigureCanvasAgg(fig)
-    ax = fig.add_subplot(1, 1, 1)
-    fig.subplots_adjust(left=0.04, right=0.96, bottom=0.06, top=0.84)
+    fig, ax = frame_figure(scene)
     out = []
     for k in range(episodes):
         runner.reset(seed + k)
@@ -70,8 +81,7 @@ def play_episodes(run, episodes: int, seed: int) -> List[Episode]:
             scene.draw(ax, t)
             ax.set_title(f"{cfg.env.map} | {cfg.algo} | checkpoint at {run.env_steps:,} env steps\n"
                          f"episode {k + 1}/{episodes}: {outcome} | step {t}/{steps}", fontsize=9)
-            fig.canvas.draw()
-            frames.append(np.asarray(fig.canvas.buffer_rgba())[..., :3].copy())
+            frames.append(grab(fig))
         out.append(Episode(frames, won, outcome, steps))
     return out
 
