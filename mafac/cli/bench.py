@@ -12,14 +12,16 @@ from mafac.cli.options import grid_options
 @click.command()
 @grid_options
 @click.option("--render", is_flag=True, help="Also replay one greedy episode of each finished run into <run dir>/render.gif.")
+@click.option("--no-probe", is_flag=True,
+              help="Skip the few-second probe of each (algo, map) behind the wall-time estimate (then: unknown).")
 def bench(algos, maps, seeds, steps, workers, executor, address, name, out_root, force, memory, overrides,
-          config_file, preset, env_backend, render) -> None:
+          config_file, preset, env_backend, render, no_probe) -> None:
     """Run every algorithm on every map for several seeds; tables and plots at the end."""
     from mafac.api import BenchFailed, bench as run
 
     try:
         run(algos, maps, seeds, steps, workers=workers, executor=executor, address=address, name=name,
             out_root=out_root, preset=preset, env=env_backend, config_file=config_file, force=force, memory=memory,
-            render=render, overrides=overrides, load=False)
+            render=render, probe=not no_probe, overrides=overrides, load=False)
     except BenchFailed:  # each failed run has had its line already
         sys.exit(1)
