@@ -42,6 +42,7 @@ def test_a_probe_is_cached_per_cost_and_reused(tmp_path, monkeypatch):
     entries = json.loads(cache.read_text())
     assert sorted(e["cost"]["algo"] for e in entries.values()) == ["qmix", "vdn"]
     assert all(e["machine"]["host"] and e["machine"]["cpu"] is not None and e["machine"]["mafac"]
+               and e["throughput"]["process_s"] > 0
                for e in entries.values())
 
     again, said = _plan(bench)  # the same bench again: no probe, the cached figures

@@ -8,13 +8,14 @@ code: before a local bench starts, each (algo, map) pair it still has to run is 
 seconds with the real Trainer: the runner stepping its envs under uniform exploration (which also
 gives the mean episode length, close to a whole run's: 3m 16.8 vs 15-16, 8m 21 vs 18), learner
 updates on batches of those episodes, and one evaluation (greedy test episodes, metrics, the
-checkpoint with its replay shard). Each piece is timed in CPU seconds (over the cores a run keeps
-busy, when more than one), so other work on the machine during the probe changes neither the
-figures nor the cache; the probe's share of its cores is reported when the machine was busy. A run
-of N env steps then takes, on free cores,
+checkpoint with its replay shard). The probes run in a spawned process set up as a bench worker is,
+whose own start (interpreter, torch, JAX, the simulator's imports) is timed too. Each piece is timed
+in CPU seconds (over the cores a run keeps busy, when more than one), so other work on the machine
+during the probe changes neither the figures nor the cache; the probe's share of its cores is
+reported when the machine was busy. A run of N env steps then takes, on free cores,
 
-    startup + N / n_envs * step + (N / episode_length - start_episodes) / train_every * update
-            + (N / test_interval + 1) * evaluation
+    process start + trainer start-up + N / n_envs * step
+        + (N / episode_length - start_episodes) / train_every * update + (N / test_interval + 1) * evaluation
 
 slowed by `workers * cores_per_run / cores` when the concurrent runs want more cores than the
 machine has. The pieces are cached under
@@ -31,6 +32,7 @@ import hashlib
 import json
 import math
 import os
+import resource
 import socket
 import tempfile
 import time
@@ -71,6 +73,7 @@ class Throughput:
     update_s: float  # one learner update at the config's batch, on the probe's episodes
     episode_length: float  # mean env steps per episode under uniform exploration
     eval_s: float  # one evaluation: greedy test episodes, metrics, checkpoint and replay shard
+    process_s: float  # a worker process's own start: the interpreter and its imports (torch, JAX, the env)
     startup_s: float  # building the trainer and both envs (from the JAX cache, or compiling them)
     cores: float  # the cores one run keeps busy (CPU seconds per wall second, at least 1)
     share: float  # the fraction of those the probe got (below 1: the machine was busy)
@@ -85,8 +88,8 @@ class Throughput:
         updates = max(0.0, episodes - max(int(learner["batch_size"]), int(learner["start_episodes"])))
         updates /= int(learner["train_every_episodes"])
         evaluations = math.ceil(steps / int(run["test_interval"])) + 1
-        return (self.startup_s + steps / int(env["n_envs"]) * self.step_s + updates * self.update_s
-                + evaluations * self.eval_s)
+        return (self.process_s + self.startup_s + steps / int(env["n_envs"]) * self.step_s
+                + updates * self.update_s + evaluations * self.eval_s)
 
     def to_dict(self) -> Dict[str, object]:
         return dataclasses.asdict(self)
@@ -147,9 +150,10 @@ def _from_cache(entry: object) -> Optional[Throughput]:
         return None  # an entry of another layout: probed again
 
 
-def probe(cfg, seconds: float = PHASE_SECONDS) -> Throughput:
+def probe(cfg, seconds: float = PHASE_SECONDS, process_s: float = 0.0) -> Throughput:
     """Measure the pieces of `cfg`'s cost (a resolved Config) with a real Trainer in a scratch
-    directory: a few seconds, plus the envs' compile when the JAX cache does not hold it yet."""
+    directory: a few seconds, plus the envs' compile when the JAX cache does not hold it yet. Run
+    it where a bench's worker runs (`measure` spawns one): with the worker's thread limits."""
     from mafac.trainer import Trainer
 
     cfg = dataclasses.replace(cfg, run=dataclasses.replace(cfg.run, tensorboard=False))
@@ -180,7 +184,7 @@ def probe(cfg, seconds: float = PHASE_SECONDS) -> Throughput:
     cores = max(1.0, busy)
     return Throughput(step_s=acting[0] / cores / steps, update_s=learning[0] / cores / updates,
                       episode_length=sum(lengths) / len(lengths), eval_s=evaluation[0] / cores,
-                      startup_s=startup[0] / cores, cores=round(cores, 3), share=round(min(1.0, busy), 3),
+                      process_s=process_s, startup_s=startup[0] / cores, cores=round(cores, 3), share=round(min(1.0, busy), 3),
                       probe_s=time.monotonic() - began, measured=time.strftime("%Y-%m-%d %H:%M:%S"))
 
 
@@ -207,34 +211,91 @@ class Measured:
 
 def measure(pairs: Dict[Tuple[str, str], object], say: Callable[[str], None],
             seconds: float = PHASE_SECONDS) -> Dict[Tuple[str, str], Measured]:
-    """Each (algo, map) -> its cached measurement, or a probe of its config (a resolved Config),
-    written to the cache at once (so an interrupted bench keeps what it measured). A pair whose
-    probe fails (say, a loss that is not finite at the first update) is left out, with a line."""
-    from mafac.errors import first_line
+    """Each (algo, map) -> its cached measurement, or a probe of its config (a resolved Config).
+
+    The probes run in one spawned process set up as a bench worker is (mafac.benchmark.worker:
+    one thread for XLA and OpenMP, a fresh interpreter whose imports are part of every run's
+    cost), not in the bench's own process, whose JAX is already initialised with all threads.
+    Each result is printed and cached as it arrives (so an interrupted bench keeps what it
+    measured). A pair whose probe fails (say, a loss that is not finite after the first update)
+    is left out, with a line."""
+    import multiprocessing as mp
+    import queue as queue_mod
 
     machine = machine_fields()
     out = {p: Measured(t, True) for p, t in measure_cached(pairs).items()}
     todo = [p for p in pairs if p not in out]
-    for i, pair in enumerate(todo, 1):
-        cfg = pairs[pair]
-        try:
-            result = probe(cfg, seconds)
-        except Exception as e:  # an estimate never costs the bench: the runs report their own errors
-            say(f"  probe of {pair[0]} on {pair[1]} failed ({type(e).__name__}: {first_line(e)})")
-            continue
-        say(f"  probed {pair[0]} on {pair[1]} ({i}/{len(todo)}) in {result.probe_s:.1f} s: "
-            f"{cfg.env.n_envs / result.step_s:,.0f} env steps/s acting, {result.update_s * 1000:.0f} ms/update, "  # type: ignore[attr-defined]
-            f"{result.eval_s:.1f} s/evaluation"
-            + (f" (it got {result.share:.0%} of a core: the machine is busy)" if result.share < BUSY else ""))
-        out[pair] = Measured(result, False)
-        cache = _load_cache()  # another bench may have written meanwhile
-        cache[cache_key(cfg.to_dict(), machine)] = {"machine": machine, "cost": cost_fields(cfg.to_dict()),  # type: ignore[attr-defined]
-                                                    "throughput": result.to_dict()}
-        try:
-            write_json(cache_path(), cache)
-        except OSError as e:  # a read-only home: the estimate stands, the next bench probes again
-            say(f"  warning: cannot cache the probe in {cache_path()}: {e}")
+    if not todo:
+        return out
+    ctx = mp.get_context("spawn")  # JAX is not fork-safe
+    results = ctx.Queue()
+    child = ctx.Process(target=_probe_child, daemon=True,
+                        args=([(p, pairs[p].to_dict()) for p in todo], seconds, results))  # type: ignore[attr-defined]
+    child.start()
+    left = list(todo)
+    try:
+        while left:
+            try:
+                pair, result, error = results.get(timeout=1.0)
+            except queue_mod.Empty:
+                if not child.is_alive():
+                    say(f"  the probe process died (exit code {child.exitcode}) before probing "
+                        + ", ".join(f"{a} on {m}" for a, m in left))
+                    break
+                continue
+            left.remove(pair)
+            if error is not None:  # an estimate never costs the bench: the runs report their own errors
+                say(f"  probe of {pair[0]} on {pair[1]} failed ({error})")
+                continue
+            found = Throughput(**result)
+            out[pair] = Measured(found, False)
+            _report(pair, found, pairs[pair], len(todo) - len(left), len(todo), say)
+            _store(pairs[pair], found, machine, say)
+    finally:
+        if child.is_alive():
+            child.terminate()
+        child.join(timeout=10)
     return out
+
+
+def _probe_child(todo: List[Tuple[Tuple[str, str], Dict[str, object]]], seconds: float, results) -> None:
+    """The probe process: a worker's thread limits, its imports (timed), then each pair."""
+    from mafac.benchmark.worker import limit_threads
+
+    limit_threads()
+    from mafac.config import config_from_dict
+    from mafac.envs import describe_env
+    from mafac.errors import first_line
+    from mafac.trainer import Trainer  # noqa: F401  (imported as a worker imports it: part of its start)
+
+    cfgs = [(pair, config_from_dict(data)) for pair, data in todo]
+    for backend in dict.fromkeys(c.env.backend for _, c in cfgs):  # the simulator's own imports
+        first = next(c for _, c in cfgs if c.env.backend == backend)
+        describe_env(backend, first.env.map, first.env.kwargs)
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    process_s = usage.ru_utime + usage.ru_stime
+    for pair, cfg in cfgs:
+        try:
+            results.put((pair, probe(cfg, seconds, process_s).to_dict(), None))
+        except Exception as e:
+            results.put((pair, None, f"{type(e).__name__}: {first_line(e)}"))
+
+
+def _report(pair: Tuple[str, str], found: Throughput, cfg, done: int, total: int, say: Callable[[str], None]) -> None:
+    say(f"  probed {pair[0]} on {pair[1]} ({done}/{total}) in {found.probe_s:.1f} s: "
+        f"{cfg.env.n_envs / found.step_s:,.0f} env steps/s acting, {found.update_s * 1000:.0f} ms/update, "
+        f"{found.eval_s:.1f} s/evaluation"
+        + (f" (it got {found.share:.0%} of a core: the machine is busy)" if found.share < BUSY else ""))
+
+
+def _store(cfg, found: Throughput, machine: Dict[str, object], say: Callable[[str], None]) -> None:
+    cache = _load_cache()  # another bench may have written meanwhile
+    data = cfg.to_dict()
+    cache[cache_key(data, machine)] = {"machine": machine, "cost": cost_fields(data), "throughput": found.to_dict()}
+    try:
+        write_json(cache_path(), cache)
+    except OSError as e:  # a read-only home: the estimate stands, the next bench probes again
+        say(f"  warning: cannot cache the probe in {cache_path()}: {e}")
 
 
 def contention(workers: int, cores_per_run: float, cores: Optional[int] = None) -> float:
@@ -285,8 +346,11 @@ def estimate_bench(jobs: Sequence, cfgs: Dict[str, object], workers: int, skip: 
     n_cached = len(measure_cached(pairs))
     if n_cached < len(pairs):
         say(f"  probing {len(pairs) - n_cached} (algo, map) pair(s) on this machine for the wall-time estimate "
-            f"(about {4 + 2 * seconds:.0f} s each, more for a map whose env is not compiled yet; --no-probe skips)")
+            f"(about {4 + 2 * seconds:.0f} s each on free cores, more for a map whose env is not compiled yet; "
+            f"--no-probe skips)")
+    began = time.monotonic()
     measured = measure(pairs, say, seconds)
+    probing = time.monotonic() - began
     if len(measured) < len(pairs):
         return Estimate(None, ["  estimated wall time unknown (a probe failed, see above)"])
     per_run = {j.name: measured[(j.algo, j.map)].throughput.run_seconds(cfgs[j.name].to_dict(), j.steps)  # type: ignore[attr-defined]
@@ -295,11 +359,11 @@ def estimate_bench(jobs: Sequence, cfgs: Dict[str, object], workers: int, skip: 
     slow = contention(concurrent, max(m.throughput.cores for m in measured.values()))
     per_run = {k: v * slow for k, v in per_run.items()}
     total = schedule_seconds(list(per_run.values()), workers)
-    fresh = [m.throughput.probe_s for m in measured.values() if not m.cached]
+    fresh = [m for m in measured.values() if not m.cached]
     old = [m.throughput.measured for m in measured.values() if m.cached]
     source = []
     if fresh:
-        source.append(f"a {sum(fresh):.0f} s probe of {len(fresh)} (algo, map) pair(s) on this machine now")
+        source.append(f"a {probing:.0f} s probe of {len(fresh)} (algo, map) pair(s) on this machine now")
     if old:
         source.append(f"{len(old)} cached probe(s) on this machine ({min(old)[:10]}"
                       f"{'' if max(old)[:10] == min(old)[:10] else ' to ' + max(old)[:10]}, {cache_path()})")
