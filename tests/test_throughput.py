@@ -15,9 +15,9 @@ from mafac.benchmark.throughput import cache_key, contention, estimate_bench, sc
 SECONDS = 0.2  # per timed phase: enough for a few dozen steps and updates of the tiny shape
 
 
-def _bench(tmp_path, maps="3m", algos="qmix", extra=(), **kw) -> Bench:
+def _bench(tmp_path, maps="3m", algos="qmix", extra=(), steps=20_000, **kw) -> Bench:
     sets = _tiny_overrides(**{"run.test_interval": 1000}) + list(extra)
-    return Bench.build(algos, maps, 1, 20_000, workers=1, out_root=tmp_path, overrides=sets, **kw)
+    return Bench.build(algos, maps, 1, steps, workers=1, out_root=tmp_path, overrides=sets, **kw)
 
 
 def _plan(bench: Bench, skip=None):
@@ -60,11 +60,13 @@ def test_a_probe_is_cached_per_cost_and_reused(tmp_path, monkeypatch):
 @pytest.mark.slow
 def test_maps_of_different_sizes_get_their_own_estimate(tmp_path, monkeypatch):
     monkeypatch.setenv("MAFAC_THROUGHPUT_CACHE", str(tmp_path / "tp.json"))
-    est, said = _plan(_bench(tmp_path, maps="3m,8m"))
+    # runs long enough for the per-step costs to outweigh the start-up (which the first probe of
+    # a process may pay more of)
+    est, said = _plan(_bench(tmp_path, maps="3m,8m", steps=500_000))
     assert [line.split(" (")[0] for line in said if "probed" in line] == ["  probed qmix on 3m", "  probed qmix on 8m"]
     small, large = est.seconds["qmix__3m__s0"], est.seconds["qmix__8m__s0"]
     assert 0 < small < large  # 8 agents against 8 cost more per env step than 3 against 3
-    per_map = [line.strip() for line in est.lines if "runs of 20,000 env steps" in line]
+    per_map = [line.strip() for line in est.lines if "runs of 500,000 env steps" in line]
     assert [line.split(",")[0] for line in per_map] == ["3m", "8m"]
 
 
