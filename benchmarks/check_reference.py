@@ -22,7 +22,7 @@ from mafac.errors import MafacError
 
 def compare(new: Path, ref: Path, at: int | None = None) -> int:
     """Print the per-cell verdicts; returns the number of cells outside tolerance (-1: none shared)."""
-    res = load_results([ref, new])
+    res = load_results([ref, new], by_source=True)  # every cell's two sources apart, even with no overlap
     ref_name, new_name = source_names([ref, new])
     # The loader knows each label's algo and source; parsing them back out of "algo (source)"
     # would break on a source path that itself contains " (".

@@ -32,6 +32,22 @@ def _tiny_overrides(**extra) -> list:
     return [f"{k}={v}" for k, v in base.items()]
 
 
+@pytest.fixture(scope="session", autouse=True)
+def throughput_cache(tmp_path_factory):
+    """Benches in tests probe their tiny configs: those measurements go to a cache of the test
+    session's own (inherited by the bench subprocesses), never the user's ~/.cache/mafac."""
+    import os
+
+    path = tmp_path_factory.mktemp("throughput") / "throughput.json"
+    saved = os.environ.get("MAFAC_THROUGHPUT_CACHE")
+    os.environ["MAFAC_THROUGHPUT_CACHE"] = str(path)
+    yield path
+    if saved is None:
+        os.environ.pop("MAFAC_THROUGHPUT_CACHE", None)
+    else:
+        os.environ["MAFAC_THROUGHPUT_CACHE"] = saved
+
+
 @pytest.fixture(scope="session")
 def tiny_overrides():
     """tiny_overrides(**{"section.key": value}) -> ["section.key=value", ...] for a run that

@@ -430,3 +430,97 @@ def test_each_env_backend_is_tabled_and_plotted_by_its_own_metric(bench, tmp_pat
         write_table([root, bench], reps=100)
     mixed = write_table([root, bench], metric="test_return", out=tmp_path / "m.md", reps=100)
     assert "simple_spread_v3" in mixed and "| 3m |" in mixed
+
+
+FIVE_PLUS = ("cw_qmix", "iql", "qmix", "qplex", "vdn")  # five algorithms: the matrix form
+
+
+def _many(root: Path, algos=FIVE_PLUS, maps=("3m", "8m"), seeds=3) -> Path:
+    """Runs of several algorithms whose final win rates differ by algorithm, with seed noise."""
+    rng = np.random.default_rng(7)
+    for m in maps:
+        for i, a in enumerate(algos):
+            for s in range(seeds):
+                _run(root, a, m, s, _curve(float(np.clip(0.95 - 0.1 * i + 0.08 * rng.normal(), 0, 1)), None))
+    return root
+
+
+def _bar_numbers(fig) -> dict:
+    """(left, right) -> (point, low, high) as the bar chart draws them: a bar over the CI and a
+    black tick at the point, row by row, named by the two axes' tick labels."""
+    ax, right = fig.axes
+    lefts = [t.get_text() for t in ax.get_yticklabels()]
+    rights = [t.get_text() for t in right.get_yticklabels()]
+    bars = sorted(ax.patches, key=lambda p: p.get_y())
+    ticks = sorted((seg for c in ax.collections for seg in c.get_segments()), key=lambda s: s[0][1])
+    return {(lefts[k], rights[k]): (ticks[k][0][0], bar.get_x(), bar.get_x() + bar.get_width())
+            for k, bar in enumerate(bars)}
+
+
+def _matrix_numbers(fig) -> dict:
+    """(row, column) -> the text of that cell, as the matrix draws it."""
+    ax = fig.axes[0]
+    rows = [t.get_text() for t in ax.get_yticklabels()]
+    cols = [t.get_text() for t in ax.get_xticklabels()]
+    return {(rows[round(t.get_position()[1])], cols[round(t.get_position()[0])]): t.get_text() for t in ax.texts}
+
+
+def test_probability_of_improvement_matrix_shows_the_bar_charts_numbers(tmp_path):
+    from mafac.analysis.plots import _pyplot, improvement, improvement_bars, improvement_matrix_figure
+    from mafac.analysis.stats import aggregate_scores, probability_of_improvement
+
+    reps = 50  # the numbers are compared, not judged: a cheap bootstrap will do
+    res = load_results([_many(tmp_path / "five")])
+    plt, colours = _pyplot(), palette(res.labels)
+    cells = _matrix_numbers(improvement(res, colours, plt, reps))  # what `mafac plot` draws for five
+    scores, _ = aggregate_scores(res.final(), "test_win_rate", res.labels, res.maps)
+    probs = probability_of_improvement(scores, reps)  # seeded: the same numbers again
+    bars = _bar_numbers(improvement_bars(probs, colours, plt))
+    assert cells == _matrix_numbers(improvement_matrix_figure(probs, plt))
+    assert len(bars) == 10 and len(cells) == 25  # 5 choose 2 pairs; 5 x 5 cells, the diagonal's "-" included
+    for (x, y), (p, lo, hi) in bars.items():
+        point, low, high = probs[(x, y)]
+        assert (p, lo) == pytest.approx((point, low)) and hi == pytest.approx(max(high, low + 1e-3))  # a zero CI: 1e-3 wide
+        assert cells[(x, y)] == f"{point:.2f}\n[{low:.2f}, {high:.2f}]"
+        assert cells[(y, x)] == f"{1 - point:.2f}\n[{1 - high:.2f}, {1 - low:.2f}]"
+    assert {cells[(a, a)] for a in res.labels} == {"-"}
+    assert len({c for c in cells.values() if c != "-"}) > 3  # the algorithms really differ
+    four = load_results([_many(tmp_path / "four", algos=FIVE_PLUS[:4])])  # up to four: the bars
+    assert len(_bar_numbers(improvement(four, palette(four.labels), plt, reps))) == 6
+
+
+def test_no_legend_covers_a_curve(tmp_path):
+    from mafac.analysis.plots import DRAWERS, _pyplot
+
+    plt = _pyplot()
+    for maps in (("3m",), ("3m", "8m", "2s3z", "3s5z", "5m_vs_6m")):  # one panel; five and a spare one
+        res = load_results([_many(tmp_path / "-".join(maps), maps=maps, seeds=2)])
+        for name in ("learning_curves", "final_performance", "performance_profiles"):
+            fig = DRAWERS[name](res, palette(res.labels), plt, 20)  # where the legend goes, not the CIs
+            fig.canvas.draw()
+            renderer = fig.canvas.get_renderer()
+            legends = [lg for lg in fig.legends] + [ax.get_legend() for ax in fig.axes if ax.get_legend()]
+            assert len(legends) == 1, name
+            box = legends[0].get_window_extent(renderer)
+            data_axes = [ax for ax in fig.axes if ax.get_visible() and ax.axison]
+            assert data_axes and not any(box.overlaps(ax.get_window_extent(renderer)) for ax in data_axes), name
+            assert len(legends[0].get_texts()) == len(FIVE_PLUS)
+            plt.close(fig)
+
+
+def test_benches_of_one_map_each_merge_into_one_table(tmp_path):
+    """`mafac table results/hard_*`: a bench per map, the same algorithms: one column per
+    algorithm and the aggregate row over every map; nothing written into any bench's own files."""
+    benches = [_many(tmp_path / f"hard_{m}", algos=("qmix", "qtran", "vdn"), maps=(m,)) for m in ("2s3z", "3s5z")]
+    res = load_results(benches)
+    assert res.labels == ["qmix", "qtran", "vdn"] and res.maps == ["2s3z", "3s5z"]
+    text = write_table(benches, reps=100)
+    assert "| map | qmix | qtran | vdn |" in text and "n=3x2" in _md_row(text, "all maps")
+    assert not any((b / "table.md").exists() for b in benches)
+    result = CliRunner().invoke(table_cmd, [str(b) for b in benches] + ["--reps", "100"])
+    assert result.exit_code == 0 and "| all maps |" in result.output and "--out FILE writes it" in result.output
+    with pytest.raises(MafacError, match="2 RESULTS paths: say where their plots go with --out DIR"):
+        write_plots(benches, reps=REPS)
+    # a source that overlaps another (the same algorithm on the same map) keeps the two apart
+    rerun = _many(tmp_path / "rerun_2s3z", algos=("qmix",), maps=("2s3z",))
+    assert {"qmix (hard_2s3z)", "qmix (rerun_2s3z)", "vdn (hard_2s3z)"} <= set(load_results(benches + [rerun]).labels)

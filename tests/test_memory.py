@@ -78,3 +78,21 @@ def test_sizes_parse_and_bad_ones_are_named():
     assert parse_size("20G") == 20 * GiB and parse_size("1.5GiB") == int(1.5 * GiB) and parse_size("512m") == 512 * 2**20
     with pytest.raises(MafacError, match="'lots'"):
         parse_size("lots")
+
+
+def test_the_hard_map_table_fits_two_workers_in_24_gib():
+    """Issue 27's grid (5 algorithms x 2s3z, 3s5z, 10m_vs_11m, 5m_vs_6m, 3s_vs_5z, default replay):
+    the bench's memory line names the largest pair of concurrent runs, 10m_vs_11m, and nothing
+    has to be cut to fit 24 GiB."""
+    from mafac.memory import gib, plan_bench
+
+    maps = ("2s3z", "3s5z", "10m_vs_11m", "5m_vs_6m", "3s_vs_5z")
+    cfgs = {f"{a}__{m}": build_config(algo=a, map_name=m, preset="fast")
+            for a in ("vdn", "qmix", "qtran", "qplex", "cw_qmix") for m in maps}
+    line = plan_bench(cfgs, 2, budget=24 * GiB)
+    assert {c.replay.capacity for c in cfgs.values()} == {5000}
+    worst = estimate(describe_env("smax", "10m_vs_11m", {}), cfgs["qmix__10m_vs_11m"])
+    assert "10m_vs_11m" in line and f"up to {gib(2 * worst.total)} at once (2 x" in line
+    assert 4 * GiB < worst.total < 4.5 * GiB and worst.replay > 2.9 * GiB
+    others = [estimate(describe_env("smax", m, {}), cfgs[f"qmix__{m}"]).total for m in maps if m != "10m_vs_11m"]
+    assert max(others) < worst.total

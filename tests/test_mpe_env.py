@@ -203,7 +203,7 @@ def test_bad_map_and_options_are_one_line_errors(tmp_path, capsys):
 
 
 def test_list_memory_and_bench_budget_cover_the_maps():
-    from mafac.benchmark.spec import BENCH_STEPS, STEPS_PER_SECOND
+    from mafac.benchmark.spec import BENCH_STEPS
     from mafac.config import build_config
     from mafac.envs import describe_env, env_metric
     from mafac.listing import render_listing
@@ -221,7 +221,7 @@ def test_list_memory_and_bench_budget_cover_the_maps():
         # the replay holds episode_limit + 1 steps of obs, state, actions... per episode
         assert mem.per_episode > (EPISODE_STEPS + 1) * (info.n_agents * info.obs_dim + info.state_dim) * 2
         assert mem.total < 2 * 2 ** 30
-        assert m in BENCH_STEPS and m in STEPS_PER_SECOND
+        assert m in BENCH_STEPS  # (its wall time is probed per machine: mafac/benchmark/throughput.py)
 
 
 def test_train_through_the_cli(tmp_path):

@@ -46,7 +46,9 @@ class Results:
     """Every loaded evaluation row: columns ID_COLUMNS + env_steps + the metrics.csv metric columns.
 
     `label` is what tables and plots show: the algorithm, or `algo (source)` when several RESULTS
-    directories were merged so that the same algorithm from two sources stays apart.
+    directories overlap (the same algorithm on the same map in two of them), so that the two stay
+    apart. Directories that do not overlap (a bench per map, say) merge: one label per algorithm,
+    and with it an aggregate over all their maps.
     """
 
     data: pd.DataFrame
@@ -268,8 +270,15 @@ def _drop_duplicates(data: pd.DataFrame, skipped: List[Skipped], warn: bool) -> 
     return data[~data["run_dir"].isin(set(dups["run_dir"]))]
 
 
-def load_results(paths: Sequence[str | Path], warn: bool = True) -> Results:
-    """Load every run under each RESULTS path (a bench dir, any tree of run dirs, or one run dir)."""
+def sources_overlap(data: pd.DataFrame) -> bool:
+    """Does some (algo, map) have runs from more than one source?"""
+    return bool((data.groupby(["algo", "map"])["source"].nunique() > 1).any())
+
+
+def load_results(paths: Sequence[str | Path], warn: bool = True, by_source: Optional[bool] = None) -> Results:
+    """Load every run under each RESULTS path (a bench dir, any tree of run dirs, or one run dir).
+    `by_source`: label runs `algo (source)` (True), by algorithm alone (False), or the former only
+    when several paths overlap (None, see Results)."""
     roots = [Path(p) for p in paths]
     if not roots:
         raise MafacError("no RESULTS paths given")
@@ -293,7 +302,9 @@ def load_results(paths: Sequence[str | Path], warn: bool = True) -> Results:
         raise MafacError(f"no loadable runs under {where}{detail}")
     data = pd.concat(frames, ignore_index=True)
     data = _drop_duplicates(data, skipped, warn)
-    data["label"] = data["algo"] if len(roots) == 1 else data["algo"] + " (" + data["source"] + ")"
+    if by_source is None:
+        by_source = len(roots) > 1 and sources_overlap(data)
+    data["label"] = data["algo"] + " (" + data["source"] + ")" if by_source else data["algo"]
     ordered = list(ID_COLUMNS) + [c for c in data.columns if c not in ID_COLUMNS]
     data = data[ordered].reset_index(drop=True)
     return Results(data, skipped, _read_finals(data, warn))

@@ -18,15 +18,19 @@ import numpy as np
 import pandas as pd
 
 from mafac.analysis.load import Results, load_results
-from mafac.analysis.stats import (REPS, aggregate_estimates, aggregate_scores, curve_estimates,
+from mafac.analysis.stats import (REPS, aggregate_estimates, aggregate_scores, curve_estimates, improvement_matrix,
                                   performance_profiles, probability_of_improvement, task_estimates)
 from mafac.atomic import write_atomic
+from mafac.errors import MafacError
 
 METRIC = "test_win_rate"  # the default where runs name none (the smax/sc2/matrix env metric)
 FIGURES = ("learning_curves", "final_performance", "aggregate", "probability_of_improvement", "performance_profiles")
 GRID_POINTS = 60
 TAUS = np.linspace(0.0, 1.0, 51)
 AGGREGATE_TITLES = {"median": "Median", "iqm": "IQM", "mean": "Mean", "optimality_gap": "Optimality gap"}
+# Up to this many algorithms, probability of improvement is a bar per pair (6 bars for 4); beyond,
+# a matrix of P(row > column) (36 bars for 9 algorithms were 3,155 px tall and hard to compare).
+POI_BARS_UP_TO = 4
 
 Colours = Dict[str, tuple]
 
@@ -80,12 +84,19 @@ def _save(fig, out: Path, name: str) -> List[Path]:
     return paths
 
 
-def _legend(fig, colours: Colours, labels: Sequence[str], **kw) -> None:
+def _legend(fig, colours: Colours, labels: Sequence[str], names: Optional[Dict[str, str]] = None, spare=None) -> None:
+    """One legend for the whole figure where it covers no data however many labels there are: in
+    `spare`, an unused panel of the grid, if there is one, else outside the axes on the right
+    (`_save` crops to include it)."""
     from matplotlib.lines import Line2D
 
-    handles = [Line2D([], [], color=colours[lab], lw=3, label=lab) for lab in labels]
-    fig.legend(handles=handles, loc="lower center", ncol=min(len(labels), 4), frameon=False,
-               bbox_to_anchor=(0.5, -0.02), **kw)
+    handles = [Line2D([], [], color=colours[lab], lw=3, label=(names or {}).get(lab, lab)) for lab in labels]
+    if spare is not None:
+        spare.set_visible(True)
+        spare.axis("off")
+        spare.legend(handles=handles, loc="upper left", frameon=False, fontsize="small")
+        return
+    fig.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.0, 0.92), frameon=False, fontsize="small")
 
 
 def _run_curves(runs: List[pd.DataFrame], metric: str = METRIC) -> Tuple[np.ndarray, np.ndarray]:
@@ -98,32 +109,36 @@ def _run_curves(runs: List[pd.DataFrame], metric: str = METRIC) -> Tuple[np.ndar
 
 def learning_curves(res: Results, colours: Colours, plt, reps: int, metric: str = METRIC) -> object:
     maps = res.maps
-    ncol = min(len(maps), 4)
+    ncol = 3 if len(maps) in (5, 6, 9) else min(len(maps), 4)  # a spare panel for the legend where it costs none
     nrow = -(-len(maps) // ncol)
-    fig, axes = plt.subplots(nrow, ncol, figsize=(4.5 * ncol, 3.6 * nrow + 0.6), squeeze=False, sharey=True)
+    width = 6.0 if ncol == 1 else 4.5  # one map: room for many curves
+    fig, axes = plt.subplots(nrow, ncol, figsize=(width * ncol, 3.6 * nrow + 0.6), squeeze=False, sharey=True)
     data = res.data.dropna(subset=[metric]).sort_values("env_steps")
+    seeds: Dict[str, set] = {lab: set() for lab in res.labels}  # seed counts per map, for the legend
     for ax, m in zip(axes.flat, maps):
         for lab in res.labels:
             runs = [r for _, r in data[(data["map"] == m) & (data["label"] == lab)].groupby("seed")]
             if not runs:
                 continue
+            seeds[lab].add(len(runs))
             grid, curves = _run_curves(runs, metric)
             point, low, high = curve_estimates(curves, reps)
-            ax.plot(grid, point, color=colours[lab], lw=2, marker="o" if len(grid) == 1 else None,
-                    label=f"{lab} (n={len(runs)})")
+            ax.plot(grid, point, color=colours[lab], lw=2, marker="o" if len(grid) == 1 else None)
             ax.fill_between(grid, low, high, color=colours[lab], alpha=0.2, lw=0)
         ax.set_title(m)
         ax.set_xlabel("env steps")
         ax.xaxis.set_major_formatter(_steps_formatter())
         if is_rate(metric):
             ax.set_ylim(-0.02, 1.02)
-        ax.legend(fontsize="x-small", loc="upper left")
     for ax in axes.flat[len(maps):]:
         ax.set_visible(False)
     for row in axes:
         row[0].set_ylabel(f"{metric.replace('_', ' ')}\n(IQM over seeds, 95% CI)")
     fig.suptitle("Learning curves")
     fig.tight_layout()
+    counts = {lab: "-".join(str(k) for k in sorted({min(n), max(n)})) for lab, n in seeds.items() if n}
+    spare = axes.flat[len(maps)] if len(maps) < axes.size else None
+    _legend(fig, colours, list(counts), {lab: f"{lab} (n={k})" for lab, k in counts.items()}, spare)
     return fig
 
 
@@ -132,7 +147,7 @@ def final_performance(res: Results, colours: Colours, plt, reps: int, metric: st
     est = task_estimates(final, metric, reps).set_index(["map", "label"])
     maps, labels = res.maps, res.labels
     width = 0.8 / len(labels)
-    fig, ax = plt.subplots(figsize=(max(5.0, 1.2 + 0.45 * len(maps) * len(labels) + 0.6 * len(maps)), 4.2))
+    fig, ax = plt.subplots(figsize=(max(4.5, 1.2 + 0.4 * len(maps) * len(labels) + 0.6 * len(maps)), 4.2))
     rng = np.random.default_rng(0)  # jitter of the seed dots only
     for i, lab in enumerate(labels):
         offset = (i - (len(labels) - 1) / 2) * width
@@ -148,13 +163,16 @@ def final_performance(res: Results, colours: Colours, plt, reps: int, metric: st
                        alpha=0.5, edgecolor="none", zorder=2)
     ax.set_xticks(range(len(maps)))
     ax.set_xticklabels(maps)
-    ax.set_xlabel("map")
+    ax.set_xlim(-0.5, len(maps) - 0.5)
+    ax.grid(False, axis="x")  # a tick's grid line would run through the middle algorithm's point
+    for j in range(1, len(maps)):
+        ax.axvline(j - 0.5, color="lightgrey", lw=1)
     ax.set_ylabel(f"final {metric.replace('_', ' ')}")
     if is_rate(metric):
         ax.set_ylim(-0.03, 1.03)
-    ax.set_title("Final performance: IQM over seeds with 95% CI (dots: single seeds)")
+    fig.suptitle("Final performance: IQM over seeds, 95% CI (dots: single seeds)", fontsize="medium")
+    fig.tight_layout()
     _legend(fig, colours, labels)
-    fig.tight_layout(rect=(0, 0.08, 1, 1))
     return fig
 
 
@@ -167,7 +185,7 @@ def _interval_rows(ax, rows: List[Tuple[str, Tuple[float, float, float]]], colou
     pad = max(0.05, 0.1 * (max(highs) - min(lows)))
     ax.set_xlim(min(lows) - pad, max(highs) + pad)
     ax.set_yticks(range(len(rows)))
-    ax.set_ylim(-0.6, len(rows) - 0.4)
+    ax.set_ylim(len(rows) - 0.4, -0.6)  # the first row on top
 
 
 def _note(ax, text: str) -> None:
@@ -197,7 +215,9 @@ def aggregate(res: Results, colours: Colours, plt, reps: int, metric: str = METR
         axes[0].set_yticklabels(labels)
         for tick, lab in zip(axes[0].get_yticklabels(), labels):
             tick.set_color(colours[lab])
-    seeds = ", ".join(f"{lab}: {scores[lab].shape[0]}" for lab in labels)
+    counts = {lab: scores[lab].shape[0] for lab in labels}
+    seeds = (f"{counts[labels[0]]} each" if len(set(counts.values())) == 1
+             else ", ".join(f"{lab}: {k}" for lab, k in counts.items()))
     title = (f"Aggregate final {_name(metric)} over {len(res.maps)} map(s), 95% stratified-bootstrap CIs "
              f"(seeds per map: {seeds})")
     if left_out:
@@ -208,8 +228,16 @@ def aggregate(res: Results, colours: Colours, plt, reps: int, metric: str = METR
 
 
 def improvement(res: Results, colours: Colours, plt, reps: int, metric: str = METRIC) -> object:
+    """Probability of improvement over maps: a bar per pair up to POI_BARS_UP_TO algorithms, a
+    matrix of P(row > column) beyond; both drawn from one `probability_of_improvement` call."""
     scores, _ = aggregate_scores(res.final(metric), metric, res.labels, res.maps)
     probs = probability_of_improvement(scores, reps)
+    if len(scores) > POI_BARS_UP_TO:
+        return improvement_matrix_figure(probs, plt, metric)
+    return improvement_bars(probs, colours, plt, metric)
+
+
+def improvement_bars(probs, colours: Colours, plt, metric: str = METRIC) -> object:
     pairs = sorted(probs)
     fig, ax = plt.subplots(figsize=(7.5, 1.4 + 0.55 * max(len(pairs), 1)))
     ax.set_title(f"Probability of improvement, final {_name(metric)} (95% CI)")
@@ -244,6 +272,37 @@ def _taus(metric: str, scores: Dict[str, np.ndarray]) -> np.ndarray:
     return np.linspace(lo - pad, hi + pad, len(TAUS))
 
 
+def improvement_matrix_figure(probs, plt, metric: str = METRIC) -> object:
+    """Cell (row, column): P(row > column) and its 95% CI, blue where the row is likely better,
+    red where worse, in bold where the CI excludes 0.5; the best-ranked algorithm first."""
+    labels, point, low, high = improvement_matrix(probs)
+    n = len(labels)
+    fig, ax = plt.subplots(figsize=(2.2 + 1.05 * n, 1.6 + 0.8 * n))
+    ax.grid(False)
+    image = ax.imshow(point, cmap="RdBu", vmin=0.0, vmax=1.0)
+    for i in range(n):
+        for j in range(n):
+            if i == j:
+                ax.text(j, i, "-", ha="center", va="center", color="grey")
+                continue
+            p, lo, hi = point[i, j], low[i, j], high[i, j]
+            clear = lo > 0.5 or hi < 0.5
+            ax.text(j, i, f"{p:.2f}\n[{lo:.2f}, {hi:.2f}]", ha="center", va="center", fontsize="x-small",
+                    fontweight="bold" if clear else "normal", color="white" if abs(p - 0.5) > 0.3 else "black")
+    ax.set_xticks(range(n))
+    ax.set_yticks(range(n))
+    ax.set_xticklabels(labels, rotation=35, ha="right")  # black: a palette's yellow is unreadable as text
+    ax.set_yticklabels(labels)
+    ax.set_xlabel("column")
+    ax.set_ylabel("row")
+    bar = fig.colorbar(image, ax=ax, fraction=0.04, pad=0.02)
+    bar.set_label("P(row > column)")
+    ax.set_title(f"Probability of improvement over maps, final {_name(metric)}: P(row > column) [95% CI]\n"
+                 "(bold: the CI excludes 0.5; rows and columns by mean P(row > others))", fontsize="medium")
+    fig.tight_layout()
+    return fig
+
+
 def profiles(res: Results, colours: Colours, plt, reps: int, metric: str = METRIC) -> object:
     scores, _ = aggregate_scores(res.final(metric), metric, res.labels, res.maps)
     taus = _taus(metric, scores)
@@ -251,18 +310,18 @@ def profiles(res: Results, colours: Colours, plt, reps: int, metric: str = METRI
     fig, ax = plt.subplots(figsize=(6.5, 4.2))
     for lab in sorted(prof):
         point, low, high = prof[lab]
-        ax.plot(taus, point, color=colours[lab], lw=2, label=f"{lab} ({scores[lab].size} runs)")
+        ax.plot(taus, point, color=colours[lab], lw=2)
         ax.fill_between(taus, low, high, color=colours[lab], alpha=0.2, lw=0)
     ax.set_xlabel(f"final {metric.replace('_', ' ')} τ")
     ax.set_ylabel(f"fraction of runs with {_name(metric)} > τ")
     ax.set_xlim(taus[0], taus[-1])
     ax.set_ylim(-0.02, 1.02)
     ax.set_title("Performance profiles over all maps (95% CI)")
+    fig.tight_layout()
     if prof:
-        ax.legend(fontsize="small", loc="lower left")
+        _legend(fig, colours, sorted(prof), {lab: f"{lab} ({scores[lab].size} runs)" for lab in prof})
     else:
         _note(ax, "no algorithm has runs on every map")
-    fig.tight_layout()
     return fig
 
 
@@ -272,7 +331,11 @@ DRAWERS = dict(zip(FIGURES, (learning_curves, final_performance, aggregate, impr
 def write_plots(paths: Sequence[str | Path], out_dir: Optional[str | Path] = None, reps: int = REPS,
                 metric: Optional[str] = None) -> List[Path]:
     """Draw every figure of `metric` (default the runs' env metric, `Results.default_metric`) from
-    the results under `paths` into `out_dir` (default <first RESULTS>/plots/)."""
+    the results under `paths` into `out_dir` (default, for one RESULTS path: <RESULTS>/plots/;
+    several need `out_dir`, since a bench's plots/ are its own)."""
+    if out_dir is None and len(paths) > 1:
+        raise MafacError(f"{len(paths)} RESULTS paths: say where their plots go with --out DIR "
+                         f"(the default, <RESULTS>/plots/, is one bench's own)")
     res = load_results(paths)
     metric = metric or res.default_metric()
     res.require(metric)

@@ -134,6 +134,26 @@ def probability_of_improvement(scores: Dict[str, np.ndarray], reps: int = REPS) 
     return {pair: (float(p[0]), float(lo[0]), float(hi[0])) for pair, (p, lo, hi) in est.items()}
 
 
+def improvement_matrix(probs: Dict[Tuple[str, str], Interval]) -> Tuple[List[str], np.ndarray, np.ndarray, np.ndarray]:
+    """P(row > column) with its CI for every ordered pair of labels, read off
+    `probability_of_improvement`'s unordered pairs (P(y > x) = 1 - P(x > y), the CI mirrored), so
+    the matrix and the bar chart show the same numbers. Rows and columns in the same order: the
+    highest mean P(row > other) first; NaN on the diagonal. Returns (labels, point, low, high)."""
+    labels = sorted({lab for pair in probs for lab in pair})
+    n = len(labels)
+    at = {lab: i for i, lab in enumerate(labels)}
+    point, low, high = (np.full((n, n), np.nan) for _ in range(3))
+    for (x, y), (p, lo, hi) in probs.items():
+        i, j = at[x], at[y]
+        point[i, j], low[i, j], high[i, j] = p, lo, hi
+        point[j, i], low[j, i], high[j, i] = 1.0 - p, 1.0 - hi, 1.0 - lo
+    if n > 1:
+        order = sorted(range(n), key=lambda i: (-np.nanmean(point[i]), labels[i]))
+        labels = [labels[i] for i in order]
+        point, low, high = (m[np.ix_(order, order)] for m in (point, low, high))
+    return labels, point, low, high
+
+
 def performance_profiles(scores: Dict[str, np.ndarray], taus: np.ndarray,
                          reps: int = REPS) -> Dict[str, Tuple[np.ndarray, np.ndarray, np.ndarray]]:
     """{label: (fraction of runs scoring above each tau, low, high)}."""

@@ -177,14 +177,18 @@ def render(res: Results, frame: pd.DataFrame, fmt: str, metric: str, at: Optiona
 
 def write_table(paths: Sequence[str | Path], out: Optional[str | Path] = None, fmt: str = "md",
                 metric: Optional[str] = None, at: Optional[int] = None, reps: int = REPS) -> str:
-    """Load, table, write to `out` (default <first RESULTS>/table.<md|csv|tex>) and return the text.
-    `metric`: default the runs' env metric (`Results.default_metric`)."""
+    """Load, table, write to `out` and return the text. Without `out`, one RESULTS path's table
+    goes to <RESULTS>/table.<md|csv|tex>; several paths' is only returned: a bench's own table.md
+    is its own, not a merge of it with others. `metric`: default the runs' env metric
+    (`Results.default_metric`)."""
     if fmt not in FORMATS:
         raise unknown("table format", fmt, FORMATS)
     res = load_results(paths)
     metric = metric or res.default_metric()
     res.require(metric)
     text = render(res, table_frame(res, metric, at, reps), fmt, metric, at, bench_costs(paths))
+    if out is None and len(paths) > 1:
+        return text
     first = Path(paths[0])
     target = Path(out) if out else (first if first.is_dir() else first.parent) / f"table.{FORMATS[fmt]}"
     write_text(target, text)

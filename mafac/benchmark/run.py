@@ -15,7 +15,7 @@ from mafac.errors import MafacError
 from mafac.benchmark import manifest as mf
 from mafac.benchmark.executors import get_executor
 from mafac.benchmark.lock import BenchLock
-from mafac.benchmark.spec import Bench, Job, estimate_seconds, longest_first
+from mafac.benchmark.spec import Bench, Job, longest_first
 from mafac.rundir import CHECKPOINT, METRICS_CSV, RUN_JSON, STATUS_DONE, SUMMARY_JSON, RunInfo
 
 
@@ -63,12 +63,12 @@ def _final_is_current(run_dir: Path, episodes: int, env_steps: int) -> bool:
 def _configs(jobs: Sequence[Job], workers: int, local: bool, memory: Optional[int]):
     """Resolve every run's config up front: a bad key fails the bench before anything starts, and so
     does a grid whose concurrent runs would not fit in memory (checked where they run: locally).
-    Returns the configs as recorded in the manifest and a memory line for the header."""
+    Returns the configs (resolved, and as recorded in the manifest) and a memory line for the header."""
     from mafac.memory import plan_bench
 
     cfgs = {j.name: j.config() for j in jobs}
     line = plan_bench(cfgs, workers, memory) if local or memory is not None else None
-    return {n: c.to_dict() for n, c in cfgs.items()}, line
+    return cfgs, {n: c.to_dict() for n, c in cfgs.items()}, line
 
 
 def _n(items: Sequence[object], noun: str) -> str:
@@ -83,12 +83,26 @@ def run_bench(bench: Bench) -> int:
     started = time.time()
     executor_cls = get_executor(bench.executor)
     jobs = bench.jobs()
-    configs, memory_line = _configs(jobs, bench.workers, bench.executor == "local", bench.memory)
+    resolved, configs, memory_line = _configs(jobs, bench.workers, bench.executor == "local", bench.memory)
     with BenchLock(bench.root):
-        code = _run_locked(bench, jobs, configs, executor_cls, memory_line, started)
+        code = _run_locked(bench, jobs, resolved, configs, executor_cls, memory_line, started)
         if bench.render:
             _render_finished(jobs)
         return code
+
+
+def _estimate(bench: Bench, todo: List[Job], resolved: Dict[str, object]):
+    """The wall time of the runs still to do, from probes of this machine (mafac/benchmark/
+    throughput.py), or unknown where nothing may be measured here."""
+    from mafac.benchmark.throughput import estimate_bench
+
+    skip = None
+    if not bench.probe:
+        skip = "--no-probe: nothing measured"
+    elif bench.executor != "local":
+        skip = f"executor {bench.executor}: the runs go elsewhere, a probe of this machine would not tell"
+    return estimate_bench(todo, {j.name: resolved[j.name] for j in todo}, bench.workers, skip,
+                          lambda line: click.echo(line, err=True))
 
 
 def _render_finished(jobs: Sequence[Job]) -> None:
@@ -110,8 +124,8 @@ def _render_finished(jobs: Sequence[Job]) -> None:
             click.echo(f"warning: rendering {j.name} failed: {e}", err=True)
 
 
-def _run_locked(bench: Bench, jobs: List[Job], configs: Dict[str, Dict[str, object]], executor_cls: type,
-                memory_line: Optional[str], started: float) -> int:
+def _run_locked(bench: Bench, jobs: List[Job], resolved: Dict[str, object], configs: Dict[str, Dict[str, object]],
+                executor_cls: type, memory_line: Optional[str], started: float) -> int:
     root, name = bench.root, bench.name
     grid = bench.grid()
     new = mf.build(grid, configs)
@@ -128,8 +142,7 @@ def _run_locked(bench: Bench, jobs: List[Job], configs: Dict[str, Dict[str, obje
     write_json(root / mf.MANIFEST, new)
 
     finished = {j.name: _check_run_dir(j, configs[j.name]["run"].get("final_episodes", 0)) for j in jobs}
-    todo = longest_first([j for j in jobs if finished[j.name] is None])
-    est = estimate_seconds(todo, bench.workers)
+    todo = [j for j in jobs if finished[j.name] is None]
     algos, maps, seeds = bench.algos, bench.maps, bench.seeds
     click.echo(f"mafac bench {name}: {_n(algos, 'algo')} x {_n(maps, 'map')} x {_n(seeds, 'seed')} = "
                f"{_n(jobs, 'run')} ({len(jobs) - len(todo)} already done)", err=True)
@@ -137,9 +150,12 @@ def _run_locked(bench: Bench, jobs: List[Job], configs: Dict[str, Dict[str, obje
     click.echo("  budget " + ", ".join(f"{m}: {grid['steps'][m]:,} env steps/run" for m in maps)
                + f" | preset {configs[jobs[0].name]['preset']} | {bench.workers} worker(s), executor {bench.executor}",
                err=True)
-    click.echo(f"  estimated wall time {est / 60:.0f} min (from measured per-map throughput; an estimate)", err=True)
     if memory_line:
         click.echo(memory_line, err=True)
+    estimate = _estimate(bench, todo, resolved)
+    for line in estimate.lines:
+        click.echo(line, err=True)
+    todo = longest_first(todo, estimate.seconds)
 
     results: Dict[str, Dict[str, object]] = {}
     for j in jobs:

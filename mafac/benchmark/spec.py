@@ -29,22 +29,6 @@ BENCH_STEPS: Dict[str, int] = {"3m": 300_000, "8m": 400_000,
                                "simple_speaker_listener_v4": 500_000}
 BENCH_STEPS_DEFAULT = 300_000
 
-# Measured training throughput of one run while another shares the 2-core machine (env steps/s,
-# `fast` preset; the reference bench of 2026-11-27: QMIX 2,230-2,250 on 3m and 935-980 on 8m,
-# VDN a little faster, QTRAN 1,670-1,830 and 700-730); QTRAN's joint network makes it slower. Used for the
-# estimate printed before starting and to start the longest runs first.
-STEPS_PER_SECOND: Dict[str, float] = {"3m": 2200.0, "8m": 950.0,
-                                      # benchmarks/mpe_throughput.py, QMIX `fast`, 8 envs (see docs/environments.md)
-                                      "simple_spread_v3": 1100.0, "simple_reference_v3": 1300.0,
-                                      "simple_speaker_listener_v4": 1500.0}
-STEPS_PER_SECOND_DEFAULT = 600.0
-# Whole-run slowdown against QMIX, for the estimate only. qtran measured on the reference bench; the
-# others from their update-time ratio r against QMIX (qtran_alt 2.2, ow/cw_qmix 2.4, qatten 1.3,
-# qplex 1.05) as (1 + r) / 2, the learner being about half of a fast-preset run.
-ALGO_SLOWDOWN: Dict[str, float] = {"qtran": 1.5, "qtran_alt": 1.6, "ow_qmix": 1.7, "cw_qmix": 1.7, "qatten": 1.15,
-                                   "qplex": 1.03}
-STARTUP_S = 20.0  # process start, imports, loading the cached JAX compile
-
 
 def parse_list(text: str, what: str) -> List[str]:
     items = [x.strip() for x in (text or "").split(",") if x.strip()]
@@ -81,21 +65,14 @@ def budget(map_name: str, steps: Optional[int]) -> int:
     return steps if steps is not None else BENCH_STEPS.get(map_name, BENCH_STEPS_DEFAULT)
 
 
-def estimate_seconds(jobs: Sequence["Job"], workers: int) -> float:
-    """Greedy longest-first schedule of the jobs' estimated durations over `workers` slots (the
-    order `longest_first` gives them to the executor)."""
-    durations = sorted((j.estimated_seconds() for j in jobs), reverse=True)
-    slots = [0.0] * max(1, workers)
-    for d in durations:
-        i = slots.index(min(slots))
-        slots[i] += d
-    return max(slots) if durations else 0.0
-
-
-def longest_first(jobs: Sequence["Job"]) -> List["Job"]:
+def longest_first(jobs: Sequence["Job"], seconds: Optional[Dict[str, float]] = None) -> List["Job"]:
     """Start the longest runs first: with few workers, a long run started last would leave the
-    other workers idle at the end (the classic LPT rule; ties keep map-major order)."""
-    return sorted(jobs, key=lambda j: -j.estimated_seconds())
+    other workers idle at the end (the classic LPT rule). `seconds`: each run's estimated duration
+    by name (mafac/benchmark/throughput.py); without it, the runs with the most env steps first.
+    Ties keep map-major order."""
+    if seconds is not None and all(j.name in seconds for j in jobs):
+        return sorted(jobs, key=lambda j: -seconds[j.name])
+    return sorted(jobs, key=lambda j: -j.steps)
 
 
 @dataclass
@@ -120,10 +97,6 @@ class Job:
 
     def to_dict(self) -> Dict[str, object]:
         return asdict(self)
-
-    def estimated_seconds(self) -> float:
-        sps = STEPS_PER_SECOND.get(self.map, STEPS_PER_SECOND_DEFAULT) / ALGO_SLOWDOWN.get(self.algo, 1.0)
-        return STARTUP_S + self.steps / sps
 
     def config(self):
         """The run's resolved Config; the bench's own preset applies unless one is named."""
@@ -180,6 +153,7 @@ class Bench:
     force: bool = False
     render: bool = False
     final_episodes: Optional[int] = None  # greedy episodes of each final policy (None: 10 x env.test_n_envs; 0: none)
+    probe: bool = True  # measure each (algo, map) here for the wall-time estimate (cached per machine)
     aggregate: bool = True  # table.md and plots/ at the end (a sweep's trials skip them: it reports itself)
     group: Optional[str] = None  # its runs' W&B group (run.wandb); None: its name
 
@@ -191,7 +165,7 @@ class Bench:
               config_file: Union[str, Path, None] = None, settings: Optional[Dict[str, Any]] = None,
               **rest: Any) -> "Bench":
         """A checked, typed Bench from what a user wrote: comma lists or lists, a seed count or ids,
-        a memory size like '20G'. `rest`: preset, env, executor, address, force, render, final_episodes."""
+        a memory size like '20G'. `rest`: preset, env, executor, address, force, render, final_episodes, probe."""
         from mafac.memory import parse_size
 
         algo_list = parse_list(algos, "algos") if isinstance(algos, str) else list(algos)
@@ -242,4 +216,4 @@ class Bench:
         whose runs W&B groups as `<sweep>/<trial>`: trial names repeat from one sweep to the next)."""
         return replace(self, name=name, out_root=str(out_root), settings={**self.settings, **settings},
                        aggregate=False, final_episodes=0,  # the sweep scores evaluations; finals: its confirmation
-                       group=f"{self.name}/{name}")
+                       probe=False, group=f"{self.name}/{name}")

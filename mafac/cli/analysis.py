@@ -11,8 +11,9 @@ import click
 
 from mafac.analysis.stats import REPS
 
-RESULTS_HELP = ("RESULTS: bench dirs (results/<name>/), any trees of run dirs, or single run dirs. With several, "
-                "runs are labelled 'algo (source dir)' so the sources compare side by side.")
+RESULTS_HELP = ("RESULTS: bench dirs (results/<name>/), any trees of run dirs, or single run dirs. Several that hold "
+                "different maps (a bench per map) merge into one table with an aggregate row; several that hold "
+                "the same algorithm on the same map label runs 'algo (source dir)' so the sources compare side by side.")
 _results = click.argument("results", nargs=-1, required=True, type=click.Path())
 _reps = click.option("--reps", type=click.IntRange(min=100), default=REPS, show_default=True,
                      help="Bootstrap resamples for the confidence intervals (seeded, so results are repeatable).")
@@ -28,19 +29,22 @@ _metric = click.option("--metric", default=None, metavar="COLUMN",
 @click.option("--at", type=click.IntRange(min=0), default=None, metavar="STEPS",
               help="Use each run's last evaluation at or before STEPS env steps (default: its last).")
 @click.option("--out", type=click.Path(dir_okay=False), default=None,
-              help="Output file [default: <first RESULTS>/table.<md|csv|tex>].")
+              help="Output file [default: <RESULTS>/table.<md|csv|tex> for one RESULTS; several: printed only].")
 @_reps
 def table(results, fmt, metric, at, out, reps) -> None:
     """Final performance per map and algorithm: median and IQM over seeds with 95% bootstrap CIs."""
     from mafac.analysis.table import write_table
 
     click.echo(write_table(list(results), out=out, fmt=fmt, metric=metric, at=at, reps=reps), nl=False)
+    if out is None and len(results) > 1:
+        click.echo("(several RESULTS: printed, not written into one bench's table; --out FILE writes it)", err=True)
 
 
 @click.command(epilog=RESULTS_HELP)
 @_results
 @_metric
-@click.option("--out", type=click.Path(file_okay=False), default=None, help="Output folder [default: <first RESULTS>/plots/].")
+@click.option("--out", type=click.Path(file_okay=False), default=None,
+              help="Output folder [default: <RESULTS>/plots/ for one RESULTS; several need --out].")
 @_reps
 def plot(results, metric, out, reps) -> None:
     """Learning curves, final performance, aggregates, probability of improvement, performance profiles (PNG + PDF)."""

@@ -15,14 +15,16 @@ from mafac.cli.options import grid_options
 @click.option("--final-episodes", type=int, default=None, metavar="N",
               help="Greedy episodes of each run's final policy, into final_eval.json: the tables' and exports' "
                    "final figure (default: 10 x env.test_n_envs; 0: none).")
+@click.option("--no-probe", is_flag=True,
+              help="Skip the few-second probe of each (algo, map) behind the wall-time estimate (then: unknown).")
 def bench(algos, maps, seeds, steps, workers, executor, address, name, out_root, force, memory, overrides,
-          config_file, preset, env_backend, render, final_episodes) -> None:
+          config_file, preset, env_backend, render, final_episodes, no_probe) -> None:
     """Run every algorithm on every map for several seeds; tables and plots at the end."""
     from mafac.api import BenchFailed, bench as run
 
     try:
         run(algos, maps, seeds, steps, workers=workers, executor=executor, address=address, name=name,
             out_root=out_root, preset=preset, env=env_backend, config_file=config_file, force=force, memory=memory,
-            render=render, final_episodes=final_episodes, overrides=overrides, load=False)
+            render=render, final_episodes=final_episodes, probe=not no_probe, overrides=overrides, load=False)
     except BenchFailed:  # each failed run has had its line already
         sys.exit(1)

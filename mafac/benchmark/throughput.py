@@ -1,0 +1,400 @@
+"""How long will a bench take here? A short probe of each (algo, map) at its resolved config,
+cached per machine and software versions.
+
+A bench's cost differs by map (3 to 10 agents: the GRU unroll, the mixer and the env step all
+grow), by algorithm (QTRAN's joint network, the weighted QMIXes' second mixer) and by config
+(hidden width, batch, n_envs, train_every_episodes), and by machine. So no figure is kept in the
+code: before a local bench starts, each (algo, map) pair it still has to run is probed for a few
+seconds with the real Trainer: the runner stepping its envs under uniform exploration (which also
+gives the mean episode length, close to a whole run's: 3m 16.8 vs 15-16, 8m 21 vs 18), learner
+updates on batches of those episodes, and one evaluation (greedy test episodes, metrics, the
+checkpoint with its replay shard). The probes run in a spawned process set up as a bench worker is,
+whose own start (interpreter, torch, JAX, the simulator's imports) is timed too. Each piece is timed
+in CPU seconds (over the cores a run keeps busy, when more than one), so other work on the machine
+during the probe changes neither the figures nor the cache; the probe's share of its cores is
+reported when the machine was busy. A run of N env steps then takes, on free cores,
+
+    process start + trainer start-up + N / n_envs * step
+        + (N / episode_length - start_episodes) / train_every * update + (N / test_interval + 1) * evaluation
+
+slowed by `workers * cores_per_run / cores` when the concurrent runs want more cores than the
+machine has. The pieces are cached under
+~/.cache/mafac/throughput.json ($MAFAC_THROUGHPUT_CACHE) keyed by host, CPU model, core count,
+the versions of mafac, torch, JAX and jaxmarl, the algorithm, the map and the config keys that
+change these pieces, so the same bench on the same machine is probed once. Delete the file to
+measure again (for instance after the machine's load changed).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import math
+import os
+import resource
+import socket
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
+
+from mafac.atomic import write_json
+
+# Wall seconds of each timed phase of a probe (env stepping, learner updates), each at least a few
+# iterations: with the trainer's start-up and two evaluations, about 5 s per pair once SMAX's
+# compiled step is in the JAX cache (a map never compiled before adds its compile, once).
+PHASE_SECONDS = 0.75
+MIN_STEPS, MIN_UPDATES = 20, 3
+
+BUSY = 0.8  # a probe that got less of its cores than this says the machine was busy
+
+# Config keys whose values change a measured piece (the others, train_every_episodes,
+# start_episodes, test_interval, t_max, enter the formula above, or cost nothing).
+COST_KEYS = {
+    "env": ("backend", "map", "n_envs", "test_n_envs", "kwargs"),
+    "agent": None,  # every key
+    "mixer": None,
+    "learner": ("batch_size", "td_lambda", "n_step", "double_q", "optimizer"),
+    "replay": ("obs_dtype",),
+    "run": ("device", "torch_threads", "checkpoint"),
+}
+
+
+@dataclass
+class Throughput:
+    """The measured pieces of one run's cost, in seconds of a machine whose cores are free: the
+    probe's CPU seconds over the cores it kept busy, so that other work on the machine during the
+    probe inflates neither the cached figures nor the estimate (`share` records how much of them
+    the probe got)."""
+
+    step_s: float  # one runner step: n_envs env steps, the agents' forward pass, replay inserts
+    update_s: float  # one learner update at the config's batch, on the probe's episodes
+    episode_length: float  # mean env steps per episode under uniform exploration
+    eval_s: float  # one evaluation: greedy test episodes, metrics, checkpoint and replay shard
+    process_s: float  # a worker process's own start: the interpreter and its imports (torch, JAX, the env)
+    startup_s: float  # building the trainer and both envs (from the JAX cache, or compiling them)
+    cores: float  # the cores one run keeps busy (CPU seconds per wall second, at least 1)
+    share: float  # the fraction of those the probe got (below 1: the machine was busy)
+    probe_s: float  # how long the probe took, in wall seconds
+    measured: str  # when (local time)
+
+    def run_seconds(self, cfg: Dict[str, Dict[str, object]], steps: int) -> float:
+        """Wall seconds of one run of `steps` env steps at `cfg` (a resolved config as a dict),
+        alone on a machine with free cores."""
+        env, learner, run = cfg["env"], cfg["learner"], cfg["run"]
+        episodes = steps / max(self.episode_length, 1.0)
+        updates = max(0.0, episodes - max(int(learner["batch_size"]), int(learner["start_episodes"])))
+        updates /= int(learner["train_every_episodes"])
+        evaluations = math.ceil(steps / int(run["test_interval"])) + 1
+        return (self.process_s + self.startup_s + steps / int(env["n_envs"]) * self.step_s
+                + updates * self.update_s + evaluations * self.eval_s)
+
+    def to_dict(self) -> Dict[str, object]:
+        return dataclasses.asdict(self)
+
+
+class _Clock:
+    """CPU and wall seconds since the last `lap()`."""
+
+    def __init__(self) -> None:
+        self.cpu, self.wall = time.process_time(), time.monotonic()
+
+    def lap(self) -> Tuple[float, float]:
+        cpu, wall = time.process_time(), time.monotonic()
+        out = (cpu - self.cpu, wall - self.wall)
+        self.cpu, self.wall = cpu, wall
+        return out
+
+
+def cache_path() -> Path:
+    return Path(os.environ.get("MAFAC_THROUGHPUT_CACHE", Path.home() / ".cache" / "mafac" / "throughput.json"))
+
+
+def cost_fields(cfg: Dict[str, Dict[str, object]]) -> Dict[str, object]:
+    """What a probe's result depends on, besides the machine: algo, map and the COST_KEYS."""
+    out: Dict[str, object] = {"algo": cfg["algo"]}
+    for section, keys in COST_KEYS.items():
+        value = cfg.get(section) or {}
+        out[section] = dict(value) if keys is None else {k: value.get(k) for k in keys}
+    return out
+
+
+def machine_fields() -> Dict[str, object]:
+    from mafac.benchmark.manifest import machine, versions
+
+    m = machine()
+    v = versions()
+    return {"host": socket.gethostname(), "cpu": m["cpu"], "cores": m["cores"],
+            **{k: v.get(k) for k in ("mafac", "torch", "jax", "jaxlib", "jaxmarl")}}
+
+
+def cache_key(cfg: Dict[str, Dict[str, object]], machine: Optional[Dict[str, object]] = None) -> str:
+    text = json.dumps({"machine": machine or machine_fields(), "cost": cost_fields(cfg)}, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:24]
+
+
+def _load_cache() -> Dict[str, Dict[str, object]]:
+    try:
+        data = json.loads(cache_path().read_text())
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _from_cache(entry: object) -> Optional[Throughput]:
+    try:
+        return Throughput(**entry["throughput"])  # type: ignore[index]
+    except (KeyError, TypeError):
+        return None  # an entry of another layout: probed again
+
+
+def probe(cfg, seconds: float = PHASE_SECONDS, process_s: float = 0.0) -> Throughput:
+    """Measure the pieces of `cfg`'s cost (a resolved Config) with a real Trainer in a scratch
+    directory: a few seconds, plus the envs' compile when the JAX cache does not hold it yet. Run
+    it where a bench's worker runs (`measure` spawns one): with the worker's thread limits."""
+    from mafac.trainer import Trainer
+
+    cfg = dataclasses.replace(cfg, run=dataclasses.replace(cfg.run, tensorboard=False))
+    began = time.monotonic()
+    clock = _Clock()
+    with tempfile.TemporaryDirectory(prefix="mafac-probe-") as scratch:
+        trainer = Trainer(cfg, Path(scratch))
+        try:
+            trainer.runner.reset()
+            trainer.runner.step(1.0)  # the first call loads (or compiles) the env's step
+            trainer.test_and_record()  # and the test env's, and writes the first checkpoint
+            startup = clock.lap()
+            lengths, steps = _run_steps(trainer, seconds)
+            acting = clock.lap()
+            batch = lambda: trainer.buffer.sample(cfg.learner.batch_size)  # noqa: E731  (repeats: few episodes are stored)
+            trainer.learner.train(batch(), len(lengths), steps)  # the first update warms torch up
+            clock.lap()
+            updates = 0
+            while updates < MIN_UPDATES or time.monotonic() - clock.wall < seconds:
+                trainer.learner.train(batch(), len(lengths), steps)
+                updates += 1
+            learning = clock.lap()
+            trainer.test_and_record()  # greedy test episodes, metrics, checkpoint with the probe's episodes
+            evaluation = clock.lap()
+        finally:
+            trainer.close()
+    busy = (acting[0] + learning[0]) / (acting[1] + learning[1])
+    cores = max(1.0, busy)
+    return Throughput(step_s=acting[0] / cores / steps, update_s=learning[0] / cores / updates,
+                      episode_length=sum(lengths) / len(lengths), eval_s=evaluation[0] / cores,
+                      process_s=process_s, startup_s=startup[0] / cores, cores=round(cores, 3), share=round(min(1.0, busy), 3),
+                      probe_s=time.monotonic() - began, measured=time.strftime("%Y-%m-%d %H:%M:%S"))
+
+
+def _run_steps(trainer, seconds: float) -> Tuple[List[int], int]:
+    """Runner steps under uniform exploration for `seconds`, at least MIN_STEPS of them and until
+    an episode ends: the finished episodes' lengths and the steps taken."""
+    lengths: List[int] = []
+    n, t = 0, time.monotonic()
+    while n < MIN_STEPS or not lengths or time.monotonic() - t < seconds:
+        lengths += trainer.runner.step(1.0).lengths.tolist()
+        n += 1
+        if n >= 100_000 and not lengths:  # an env whose episodes outlast the probe
+            lengths = [n]
+    return lengths, n
+
+
+@dataclass
+class Measured:
+    """A pair's throughput and whether it came from the cache or a probe of this bench."""
+
+    throughput: Throughput
+    cached: bool
+
+
+def measure(pairs: Dict[Tuple[str, str], object], say: Callable[[str], None],
+            seconds: float = PHASE_SECONDS) -> Dict[Tuple[str, str], Measured]:
+    """Each (algo, map) -> its cached measurement, or a probe of its config (a resolved Config).
+
+    The probes run in one spawned process set up as a bench worker is (mafac.benchmark.worker:
+    one thread for XLA and OpenMP, a fresh interpreter whose imports are part of every run's
+    cost), not in the bench's own process, whose JAX is already initialised with all threads.
+    Each result is printed and cached as it arrives (so an interrupted bench keeps what it
+    measured). A pair whose probe fails (say, a loss that is not finite after the first update)
+    is left out, with a line."""
+    import multiprocessing as mp
+    import queue as queue_mod
+
+    machine = machine_fields()
+    out = {p: Measured(t, True) for p, t in measure_cached(pairs).items()}
+    todo = [p for p in pairs if p not in out]
+    if not todo:
+        return out
+    ctx = mp.get_context("spawn")  # JAX is not fork-safe
+    results = ctx.Queue()
+    child = ctx.Process(target=_probe_child, daemon=True,
+                        args=([(p, pairs[p].to_dict()) for p in todo], seconds, results))  # type: ignore[attr-defined]
+    child.start()
+    left = list(todo)
+    try:
+        while left:
+            try:
+                pair, result, error = results.get(timeout=1.0)
+            except queue_mod.Empty:
+                if not child.is_alive():
+                    say(f"  the probe process died (exit code {child.exitcode}) before probing "
+                        + ", ".join(f"{a} on {m}" for a, m in left))
+                    break
+                continue
+            left.remove(pair)
+            if error is not None:  # an estimate never costs the bench: the runs report their own errors
+                say(f"  probe of {pair[0]} on {pair[1]} failed ({error})")
+                continue
+            found = Throughput(**result)
+            out[pair] = Measured(found, False)
+            _report(pair, found, pairs[pair], len(todo) - len(left), len(todo), say)
+            _store(pairs[pair], found, machine, say)
+    finally:
+        if child.is_alive():
+            child.terminate()
+        child.join(timeout=10)
+    return out
+
+
+def _probe_child(todo: List[Tuple[Tuple[str, str], Dict[str, object]]], seconds: float, results) -> None:
+    """The probe process: a worker's thread limits, its imports (timed), then each pair."""
+    from mafac.benchmark.worker import limit_threads
+
+    limit_threads()
+    from mafac.config import config_from_dict
+    from mafac.envs import describe_env
+    from mafac.errors import first_line
+    from mafac.trainer import Trainer  # noqa: F401  (imported as a worker imports it: part of its start)
+
+    cfgs = [(pair, config_from_dict(data)) for pair, data in todo]
+    for backend in dict.fromkeys(c.env.backend for _, c in cfgs):  # the simulator's own imports
+        first = next(c for _, c in cfgs if c.env.backend == backend)
+        describe_env(backend, first.env.map, first.env.kwargs)
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    process_s = usage.ru_utime + usage.ru_stime
+    for pair, cfg in cfgs:
+        try:
+            results.put((pair, probe(cfg, seconds, process_s).to_dict(), None))
+        except Exception as e:
+            results.put((pair, None, f"{type(e).__name__}: {first_line(e)}"))
+
+
+def _report(pair: Tuple[str, str], found: Throughput, cfg, done: int, total: int, say: Callable[[str], None]) -> None:
+    say(f"  probed {pair[0]} on {pair[1]} ({done}/{total}) in {found.probe_s:.1f} s: "
+        f"{cfg.env.n_envs / found.step_s:,.0f} env steps/s acting, {found.update_s * 1000:.0f} ms/update, "
+        f"{found.eval_s:.1f} s/evaluation"
+        + (f" (it got {found.share:.0%} of a core: the machine is busy)" if found.share < BUSY else ""))
+
+
+def _store(cfg, found: Throughput, machine: Dict[str, object], say: Callable[[str], None]) -> None:
+    cache = _load_cache()  # another bench may have written meanwhile
+    data = cfg.to_dict()
+    cache[cache_key(data, machine)] = {"machine": machine, "cost": cost_fields(data), "throughput": found.to_dict()}
+    try:
+        write_json(cache_path(), cache)
+    except OSError as e:  # a read-only home: the estimate stands, the next bench probes again
+        say(f"  warning: cannot cache the probe in {cache_path()}: {e}")
+
+
+def contention(workers: int, cores_per_run: float, cores: Optional[int] = None) -> float:
+    """How much slower each of `workers` concurrent runs goes than one alone: 1 while they fit the
+    machine's cores, their ratio beyond."""
+    cores = cores or os.cpu_count() or 1
+    return max(1.0, workers * cores_per_run / cores)
+
+
+def schedule_seconds(durations: Sequence[float], workers: int) -> float:
+    """Greedy longest-first schedule of durations over `workers` slots (the order in which
+    `longest_first` hands jobs to the executor)."""
+    slots = [0.0] * max(1, workers)
+    for d in sorted(durations, reverse=True):
+        i = slots.index(min(slots))
+        slots[i] += d
+    return max(slots) if durations else 0.0
+
+
+@dataclass
+class Estimate:
+    """A bench's estimated wall time and the lines that say where it comes from."""
+
+    seconds: Optional[Dict[str, float]]  # by run name; None: unknown
+    lines: List[str]
+
+
+def estimate_bench(jobs: Sequence, cfgs: Dict[str, object], workers: int, skip: Optional[str],
+                   say: Callable[[str], None], seconds: float = PHASE_SECONDS) -> Estimate:
+    """The wall time of `jobs` (still to run, with their resolved Configs by run name) on `workers`
+    slots of this machine: measured (probed, or from the cache), or unknown, with the reason: `skip`
+    (why no probe may run: --no-probe, a remote executor), a backend too costly to probe, a probe
+    that failed. Probes print their progress through `say`."""
+    from mafac.envs import get_env_class
+
+    if not jobs:
+        return Estimate({}, ["  estimated wall time 0 s (every run is done)"])
+    if skip:
+        return Estimate(None, [f"  estimated wall time unknown ({skip})"])
+    pairs: Dict[Tuple[str, str], object] = {}
+    for j in jobs:
+        pairs.setdefault((j.algo, j.map), cfgs[j.name])
+    costly = sorted({c.env.backend for c in pairs.values()  # type: ignore[attr-defined]
+                     if not getattr(get_env_class(c.env.backend), "cheap_to_build", False)})  # type: ignore[attr-defined]
+    if costly:
+        return Estimate(None, [f"  estimated wall time unknown (the {', '.join(costly)} backend is not probed: "
+                               f"a probe would start its simulator)"])
+    n_cached = len(measure_cached(pairs))
+    if n_cached < len(pairs):
+        say(f"  probing {len(pairs) - n_cached} (algo, map) pair(s) on this machine for the wall-time estimate "
+            f"(about {4 + 2 * seconds:.0f} s each on free cores, more for a map whose env is not compiled yet; "
+            f"--no-probe skips)")
+    began = time.monotonic()
+    measured = measure(pairs, say, seconds)
+    probing = time.monotonic() - began
+    if len(measured) < len(pairs):
+        return Estimate(None, ["  estimated wall time unknown (a probe failed, see above)"])
+    per_run = {j.name: measured[(j.algo, j.map)].throughput.run_seconds(cfgs[j.name].to_dict(), j.steps)  # type: ignore[attr-defined]
+               for j in jobs}
+    concurrent = min(workers, len(jobs))
+    slow = contention(concurrent, max(m.throughput.cores for m in measured.values()))
+    per_run = {k: v * slow for k, v in per_run.items()}
+    total = schedule_seconds(list(per_run.values()), workers)
+    fresh = [m for m in measured.values() if not m.cached]
+    old = [m.throughput.measured for m in measured.values() if m.cached]
+    source = []
+    if fresh:
+        source.append(f"a {probing:.0f} s probe of {len(fresh)} (algo, map) pair(s) on this machine now")
+    if old:
+        source.append(f"{len(old)} cached probe(s) on this machine ({min(old)[:10]}"
+                      f"{'' if max(old)[:10] == min(old)[:10] else ' to ' + max(old)[:10]}, {cache_path()})")
+    lines = [f"  estimated wall time {duration(total)} on {workers} worker(s) (from {' and '.join(source)}"
+             + (f"; x{slow:.2f} for {concurrent} runs sharing {os.cpu_count()} cores" if slow > 1 else "") + ")"]
+    share = min(m.throughput.share for m in measured.values())
+    if share < BUSY:
+        lines.append(f"    (a probe got {share:.0%} of its core: other work shares this machine; the estimate "
+                     f"assumes free cores, so expect longer while that lasts)")
+    for m in dict.fromkeys(j.map for j in jobs):
+        runs = [j for j in jobs if j.map == m]
+        steps = sorted({j.steps for j in runs})
+        each = {}
+        for j in runs:
+            each.setdefault(j.algo, per_run[j.name])
+        lines.append(f"    {m}, runs of {'/'.join(f'{s:,}' for s in steps)} env steps: "
+                     + ", ".join(f"{a} ~{duration(s)}" for a, s in each.items()) + " each")
+    return Estimate(per_run, lines)
+
+
+def measure_cached(pairs: Dict[Tuple[str, str], object]) -> Dict[Tuple[str, str], Throughput]:
+    """The pairs the cache already holds (no probe)."""
+    machine = machine_fields()
+    cache = _load_cache()
+    out = {}
+    for pair, cfg in pairs.items():
+        hit = _from_cache(cache.get(cache_key(cfg.to_dict(), machine)))  # type: ignore[attr-defined]
+        if hit is not None:
+            out[pair] = hit
+    return out
+
+
+def duration(seconds: float) -> str:
+    return f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.0f} min"
