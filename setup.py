@@ -39,7 +39,7 @@ setup(
     extras_require={
         # ray: the bench tests run the Ray executor for real; tensorboard, wandb: their tests read the
         # files they write
-        "dev": ["pytest>=7", "ray>=2.9", "tensorboard>=2.14", "wandb>=0.19.10", "optuna>=3.4", "ruff>=0.5",
+        "dev": ["pytest>=7", "pytest-xdist>=3.5", "ray>=2.9", "tensorboard>=2.14", "wandb>=0.19.10", "optuna>=3.4", "ruff>=0.5",
                 "mkdocs-material>=9", "mkdocstrings[python]>=0.24"],
         "docs": ["mkdocs-material>=9", "mkdocstrings[python]>=0.24"],  # mkdocs build / serve
         "ray": ["ray>=2.9"],
