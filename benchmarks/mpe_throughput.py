@@ -21,40 +21,18 @@ import time
 os.environ.setdefault("XLA_FLAGS", "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1")
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
-import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from throughput import machine, timed  # noqa: E402 (benchmarks/throughput.py, beside this script)
+import throughput  # noqa: E402 (benchmarks/throughput.py, beside this script)
+from throughput import acting, machine  # noqa: E402
 
 
 def raw_env(map_name: str, n_envs: int, seconds: float) -> float:
-    from mafac.envs import make_env
-
-    env = make_env("mpe", map_name, n_envs, 0)
-    rng = np.random.default_rng(0)
-    cur = [env.reset()]
-
-    def one():
-        av = cur[0].avail_actions
-        cur[0] = env.step((rng.random(av.shape) * av).argmax(-1)).next
-        return n_envs
-
-    return timed(one, seconds)
+    return throughput.raw_env(map_name, n_envs, seconds, backend="mpe")
 
 
 def trainer_for(map_name: str, n_envs: int, run_dir: str):
-    from mafac.config import build_config
-    from mafac.trainer import Trainer
-
-    cfg = build_config(algo="qmix", map_name=map_name, env_backend="mpe", preset="fast",
-                       overrides=[f"env.n_envs={n_envs}", "run.checkpoint=false", "run.test_interval=1000000000"])
-    return Trainer(cfg, run_dir)
-
-
-def acting(tr, seconds: float) -> float:
-    tr.runner.reset()
-    n = tr.env.n_envs
-    return timed(lambda: (tr.runner.step(0.5), n)[1], seconds)
+    return throughput.trainer_for(map_name, run_dir, f"env.n_envs={n_envs}", backend="mpe")
 
 
 def training(tr, seconds: float) -> tuple:

@@ -48,19 +48,19 @@ def timed(fn, seconds: float, warmup: int = 5) -> float:
     return n / (time.perf_counter() - start)
 
 
-def trainer_for(map_name: str, run_dir: str, *extra: str):
+def trainer_for(map_name: str, run_dir: str, *extra: str, backend: str = "smax"):
     from mafac.config import build_config
     from mafac.trainer import Trainer
 
-    cfg = build_config(algo="qmix", map_name=map_name, preset="fast",
+    cfg = build_config(algo="qmix", map_name=map_name, preset="fast", env_backend=backend,
                        overrides=["run.checkpoint=false", "run.test_interval=1000000000", *extra])
     return Trainer(cfg, run_dir)
 
 
-def raw_env(map_name: str, n_envs: int, seconds: float) -> float:
+def raw_env(map_name: str, n_envs: int, seconds: float, backend: str = "smax") -> float:
     from mafac.envs import make_env
 
-    env = make_env("smax", map_name, n_envs, 0)
+    env = make_env(backend, map_name, n_envs, 0)
     rng = np.random.default_rng(0)
     cur = [env.reset()]
 
