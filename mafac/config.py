@@ -110,7 +110,7 @@ class Config:
 # Presets: overrides on top of the dataclass defaults (which are PyMARL's). DEFAULT_PRESET is what
 # `mafac train`, `mafac bench`, `mafac config` and the API start from unless told otherwise: one
 # default for every entry point, the settings measured to learn fastest per CPU-second.
-DEFAULT_PRESET = "recipe"
+DEFAULT_PRESET = "fast"
 PRESETS: Dict[str, Dict[str, Any]] = {
     "pymarl": {},
     # In the spirit of pymarl2 (Hu et al. 2021, "Rethinking the implementation tricks..."):
@@ -134,13 +134,11 @@ PRESETS: Dict[str, Dict[str, Any]] = {
         "learner.td_lambda": 0.6,
         "learner.train_every_episodes": 4,
     },
-    # The bench default since 2026-12-02 (issue "`mafac sweep`, and the recipe"): `fast` with twice
-    # its updates (one per 2 finished episodes). Of everything measured on QMIX 3m at 300k env steps
-    # (3 seeds, 128-episode finals; results/recipe/NOTES.md) it is the best per CPU-minute: 0.828
-    # against 0.758 for `fast` at about 1.1-1.4x the wall time. The sweep's best (0.844: GRU 96, an
-    # update per episode with 4 envs, lr 4.4e-4 decayed) costs 3.6x `fast` and does not fit the
-    # 60-minute bench; the cost-free changes (TD(0.3), target every 100 episodes, lr decay, reward
-    # x1) moved nothing (0.773).
+    # `fast` with twice its updates (one per 2 finished episodes): the best per env step of the
+    # recipe search that a bench can afford (issue "`mafac sweep`, and the recipe"; results/recipe/NOTES.md):
+    # QMIX 3m at 300k env steps, 3 seeds, 128-episode finals 0.828 against `fast`'s 0.758. Not the
+    # default: the default bench with it is estimated at 80 min on 2 free cores (the bench's probe)
+    # against 48 for `fast`, over the 60-minute budget, and no measurement yet says it wins per CPU-minute.
     "recipe": {
         "learner.optimizer": "adam",
         "learner.lr": 1e-3,

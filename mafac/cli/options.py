@@ -12,7 +12,7 @@ def config_options(f):
                      help="Override a config key, e.g. --set learner.lr=0.001 (repeatable).")(f)
     f = click.option("--config", "config_file", type=click.Path(dir_okay=False), default=None,
                      help="YAML file of config sections (see `mafac config`).")(f)
-    f = click.option("--preset", default=None, help="Defaults to start from: recipe (the default), fast, pymarl (PyMARL's own settings), tuned, matrix.")(f)
+    f = click.option("--preset", default=None, help="Defaults to start from: fast (the default), recipe (twice fast's updates), pymarl (PyMARL's own settings), tuned, matrix.")(f)
     f = click.option("--env", "env_backend", default=None, help="Env backend: smax (default), matrix, sc2, or a plugin.")(f)
     return f
 
