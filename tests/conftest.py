@@ -117,6 +117,7 @@ def _shares_a_module_fixture(item) -> bool:
     return info is not None and any(d.scope == "module" for defs in info.name2fixturedefs.values() for d in defs)
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook turns the groups into node ids
 def pytest_collection_modifyitems(config, items):
     """Under pytest-xdist (`-n`, with `--dist loadgroup`): tests that start Ray share one worker and
     so run one at a time (two local Ray instances at once would compete for ports and cores), and
