@@ -110,21 +110,3 @@ def sigkill_when(cmd, ready, timeout: float, what: str) -> None:
     finally:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
-
-
-def _shares_a_module_fixture(item) -> bool:
-    info = getattr(item, "_fixtureinfo", None)
-    return info is not None and any(d.scope == "module" for defs in info.name2fixturedefs.values() for d in defs)
-
-
-@pytest.hookimpl(tryfirst=True)  # before xdist's own hook turns the groups into node ids
-def pytest_collection_modifyitems(config, items):
-    """Under pytest-xdist (`-n`, with `--dist loadgroup`): tests that start Ray share one worker and
-    so run one at a time (two local Ray instances at once would compete for ports and cores), and
-    the tests of a module that share a module-scoped fixture share a worker, so that the fixture
-    (e.g. the learned outcomes' 64 trainings) is built once, not once per worker."""
-    for item in items:
-        if item.get_closest_marker("cluster"):
-            item.add_marker(pytest.mark.xdist_group("ray"))
-        elif _shares_a_module_fixture(item):
-            item.add_marker(pytest.mark.xdist_group(item.module.__name__))

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import datetime
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -140,21 +139,6 @@ def test_changed_grid_is_refused_unless_forced(tmp_path):
     forced = subprocess.run(MAFAC + ["bench", "--algos", "vdn,qmix", "--force"] + common, capture_output=True, text=True, timeout=300)
     assert forced.returncode == 0, forced.stderr[-2000:]
     assert json.loads((tmp_path / "g" / "manifest.json").read_text())["grid"]["algos"] == ["vdn", "qmix"]
-
-
-@pytest.mark.slow
-@pytest.mark.cluster
-def test_ray_executor_gives_the_same_layout(tmp_path):
-    pytest.importorskip("ray", reason="ray is the optional extra mafac[ray]")
-    cmd = MAFAC + ["bench", "--algos", "vdn,qmix", "--maps", "qtran_game", "--env", "matrix", "--preset", "matrix",
-                   "--seeds", "1", "--steps", "200", "--workers", "2", "--executor", "ray", "--out-root", str(tmp_path),
-                   "--name", "r", "--set", "run.test_interval=100"]
-    out = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env={**os.environ, "RAY_ADDRESS": ""})
-    assert out.returncode == 0, out.stderr[-3000:]
-    root = tmp_path / "r"
-    assert sorted(p.name for p in (root / "runs").iterdir()) == ["qmix__qtran_game__s0", "vdn__qtran_game__s0"]
-    assert all(json.loads(p.read_text())["status"] == "done" for p in root.glob("runs/*/run.json"))
-    assert (root / "summary.json").exists() and (root / "manifest.json").exists()
 
 
 @pytest.mark.parametrize("args,needle", [

@@ -50,6 +50,21 @@ def wait_for(predicate, timeout: float, what: str) -> None:
     pytest.fail(f"timed out waiting for {what}")
 
 
+def test_ray_executor_gives_the_same_layout(tmp_path):
+    """A local Ray (no cluster yet: this test comes first in the file, which one xdist worker runs
+    in order under --dist loadfile) gives a local bench's layout."""
+    pytest.importorskip("ray", reason="ray is the optional extra mafac[ray]")
+    cmd = MAFAC + ["bench", "--algos", "vdn,qmix", "--maps", "qtran_game", "--env", "matrix", "--preset", "matrix",
+                   "--seeds", "1", "--steps", "200", "--workers", "2", "--executor", "ray", "--out-root", str(tmp_path),
+                   "--name", "r", "--set", "run.test_interval=100"]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env={**os.environ, "RAY_ADDRESS": ""})
+    assert out.returncode == 0, out.stderr[-3000:]
+    root = tmp_path / "r"
+    assert sorted(p.name for p in (root / "runs").iterdir()) == ["qmix__qtran_game__s0", "vdn__qtran_game__s0"]
+    assert all(json.loads(p.read_text())["status"] == "done" for p in root.glob("runs/*/run.json"))
+    assert (root / "summary.json").exists() and (root / "manifest.json").exists()
+
+
 # -- 1. a Ray cluster without a shared filesystem --------------------------------------------------
 def test_ray_cluster_without_shared_paths_completes_and_survives_a_lost_node(tmp_path):
     """Head (no CPUs: it only hosts the driver) and two 1-CPU worker nodes, each with its own
