@@ -16,7 +16,6 @@ import argparse
 import os
 import sys
 import tempfile
-import time
 
 os.environ.setdefault("XLA_FLAGS", "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1")
 os.environ.setdefault("OMP_NUM_THREADS", "1")
@@ -24,7 +23,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 import torch  # noqa: E402
 
 import throughput  # noqa: E402 (benchmarks/throughput.py, beside this script)
-from throughput import acting, machine  # noqa: E402
+from throughput import acting, machine, training  # noqa: E402
 
 
 def raw_env(map_name: str, n_envs: int, seconds: float) -> float:
@@ -33,18 +32,6 @@ def raw_env(map_name: str, n_envs: int, seconds: float) -> float:
 
 def trainer_for(map_name: str, n_envs: int, run_dir: str):
     return throughput.trainer_for(map_name, run_dir, f"env.n_envs={n_envs}", backend="mpe")
-
-
-def training(tr, seconds: float) -> tuple:
-    tr.cfg.run.t_max = tr.env_steps + 3000
-    tr.run()  # warm: compiled, replay past start_episodes
-    steps0, updates0 = tr.env_steps, tr.learner.updates
-    start = time.perf_counter()
-    while time.perf_counter() - start < seconds:
-        tr.cfg.run.t_max += 2000
-        tr.run()
-    elapsed = time.perf_counter() - start
-    return (tr.env_steps - steps0) / elapsed, tr.learner.updates - updates0
 
 
 def main() -> None:
