@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -49,7 +50,8 @@ def test_grid_expansion_and_naming(tmp_path):
 @pytest.mark.slow
 def test_tiny_bench_end_to_end_then_resume_is_a_no_op(tmp_path, tiny_overrides):
     cmd = _bench(tmp_path, "tiny", tiny=tiny_overrides)
-    out = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    fresh = {**os.environ, "MAFAC_THROUGHPUT_CACHE": str(tmp_path / "throughput.json")}  # whatever ran before
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=fresh)
     assert out.returncode == 0, out.stderr[-2000:]
     assert "probed vdn on 3m" in out.stderr and "probed qmix on 3m" in out.stderr  # the wall-time estimate's probes
     assert "estimated wall time" in out.stderr and "3m, runs of 400 env steps: vdn ~" in out.stderr
