@@ -87,11 +87,7 @@ def final_evaluation(run_dir: Path, episodes: Optional[int] = None) -> Dict[str,
     run = open_run(Path(run_dir), None, seed=0)
     try:
         n = episodes or finals.FINAL_EPISODES_FACTOR * run.cfg.env.test_n_envs
-        old = finals.read_final(Path(run_dir))
-        if finals.is_current(old, n, run.env_steps):
-            return old
         runner = Runner(run.env, run.agent, run.cfg.agent, None, seed=0)
-        played = finals.play_final(runner, run.cfg.seed, n)
+        return finals.evaluate(Path(run_dir), runner, run.cfg.seed, n, run.env_steps, run.cfg.env.test_n_envs)
     finally:
         run.env.close()
-    return finals.record(Path(run_dir), played, run.env_steps, run.cfg.env.test_n_envs)

@@ -71,3 +71,20 @@ def read_final(run_dir: Path) -> Optional[Dict[str, object]]:
 def is_current(data: Optional[Dict[str, object]], episodes: int, env_steps: int) -> bool:
     """Whether a stored final evaluation is of this many episodes of the policy at `env_steps`."""
     return data is not None and int(data["episodes"]) == episodes and int(data["env_steps"]) == env_steps
+
+
+def stored(run_dir: Path, episodes: int, env_steps: int) -> Optional[Dict[str, object]]:
+    """The run's final evaluation if it is of `episodes` episodes of the policy at `env_steps`; None
+    when there is none, it is of another size or policy, or it is corrupt (then it is played again)."""
+    try:
+        data = read_final(run_dir)
+    except MafacError:
+        return None
+    return data if is_current(data, episodes, env_steps) else None
+
+
+def evaluate(run_dir: Path, runner: Runner, seed: int, episodes: int, env_steps: int,
+             per_evaluation: int) -> Dict[str, object]:
+    """The run's final evaluation: the stored one if current, else played with `runner` and recorded."""
+    return stored(run_dir, episodes, env_steps) or record(run_dir, play_final(runner, seed, episodes), env_steps,
+                                                          per_evaluation)

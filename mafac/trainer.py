@@ -163,14 +163,8 @@ class Trainer:
         n = self.cfg.run.final_episodes
         if n <= 0:
             return None
-        try:
-            old = finals.read_final(self.run_dir)
-        except MafacError:
-            old = None  # corrupt: computed again
-        if finals.is_current(old, n, self.env_steps):
-            return old
-        played = finals.play_final(self.test_runner, self.cfg.seed, n)
-        return finals.record(self.run_dir, played, self.env_steps, self.cfg.env.test_n_envs)
+        return finals.evaluate(self.run_dir, self.test_runner, self.cfg.seed, n, self.env_steps,
+                               self.cfg.env.test_n_envs)
 
     def test_and_record(self) -> None:
         """Greedy test episodes, then one metrics row, a checkpoint and run.json: every evaluation

@@ -52,12 +52,9 @@ def _check_run_dir(job: Job, final_episodes: int = 0) -> Optional[RunInfo]:
 
 
 def _final_is_current(run_dir: Path, episodes: int, env_steps: int) -> bool:
-    from mafac.finals import is_current, read_final
+    from mafac.finals import stored
 
-    try:
-        return is_current(read_final(run_dir), episodes, env_steps)
-    except MafacError:
-        return False  # corrupt: evaluated again
+    return stored(run_dir, episodes, env_steps) is not None
 
 
 def _configs(jobs: Sequence[Job], workers: int, local: bool, memory: Optional[int]):
