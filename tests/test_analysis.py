@@ -524,3 +524,13 @@ def test_benches_of_one_map_each_merge_into_one_table(tmp_path):
     # a source that overlaps another (the same algorithm on the same map) keeps the two apart
     rerun = _many(tmp_path / "rerun_2s3z", algos=("qmix",), maps=("2s3z",))
     assert {"qmix (hard_2s3z)", "qmix (rerun_2s3z)", "vdn (hard_2s3z)"} <= set(load_results(benches + [rerun]).labels)
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (3, 1), (5, 1), (4, 3), (10, 4), (7, 2)])
+def test_our_iqm_is_rliables(shape):
+    from rliable import metrics
+
+    from mafac.analysis.stats import iqm
+    x = np.random.default_rng(sum(shape)).random(shape)
+    x[0, 0] = x[-1, -1]  # a tie, as seeds that end at the same win rate make
+    assert iqm(x) == pytest.approx(metrics.aggregate_iqm(x), rel=1e-12, abs=1e-15)
