@@ -39,6 +39,20 @@ def _tiny_overrides(**extra) -> list:
     return [f"{k}={v}" for k, v in base.items()]
 
 
+# The files that take minutes, heaviest first (CI's --durations). Under `--dist loadfile` xdist hands
+# out files in collection order, so running these first is longest-job-first scheduling: the last
+# minutes are short files on every worker, not one worker still in the outcome pool while the
+# others idle.
+HEAVY_FIRST = ("test_learned_outcomes.py", "test_bench.py", "test_bench_cluster.py", "test_plugins.py",
+               "test_sweep.py", "test_checkpoint_safety.py", "test_finals.py", "test_smax_features.py",
+               "test_api.py", "test_wandb.py", "test_train.py", "test_throughput.py", "test_cli.py")
+
+
+def pytest_collection_modifyitems(session, config, items):
+    rank = {name: i for i, name in enumerate(HEAVY_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: in-file order kept
+
+
 def pytest_xdist_auto_num_workers(config):
     """`-n auto`: one worker more than cores (at most 4). Many tests wait on subprocesses, Ray or
     a kill's timing; a third worker on 2 cores fills those waits (CI: 90% -> ~97% of both cores)."""

@@ -21,10 +21,13 @@ from mafac.benchmark.spec import default_name, expand, parse_seeds
 MAFAC = [sys.executable, "-m", "mafac"]
 
 
-def _bench(tmp: Path, name: str, *extra: str, algos="vdn,qmix", seeds="2", steps=400, tiny):
+def _bench(tmp: Path, name: str, *extra: str, algos="vdn,qmix", seeds="2", steps=400, tiny, probe=False):
+    """A tiny SMAX bench; without `probe`, --no-probe (the wall-time estimate's few-second probe per
+    algorithm is this file's end-to-end test's and test_throughput.py's subject, not every bench's)."""
     sets = [x for o in tiny(**{"run.t_max": steps}) if not o.startswith("run.t_max") for x in ("--set", o)]
+    skip = [] if probe or "--no-probe" in extra else ["--no-probe"]
     return MAFAC + ["bench", "--algos", algos, "--maps", "3m", "--seeds", seeds, "--steps", str(steps), "--workers", "2",
-                    "--out-root", str(tmp), "--name", name] + sets + list(extra)
+                    "--out-root", str(tmp), "--name", name] + sets + list(extra) + skip
 
 
 def _metrics(root: Path) -> dict:
@@ -49,7 +52,7 @@ def test_grid_expansion_and_naming(tmp_path):
 
 @pytest.mark.slow
 def test_tiny_bench_end_to_end_then_resume_is_a_no_op(tmp_path, tiny_overrides):
-    cmd = _bench(tmp_path, "tiny", tiny=tiny_overrides)
+    cmd = _bench(tmp_path, "tiny", tiny=tiny_overrides, probe=True)
     fresh = {**os.environ, "MAFAC_THROUGHPUT_CACHE": str(tmp_path / "throughput.json")}  # whatever ran before
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=fresh)
     assert out.returncode == 0, out.stderr[-2000:]
@@ -120,7 +123,7 @@ def test_one_failure_does_not_stop_the_others(tmp_path):
     """The payoff kwarg only affects the `custom` map: its huge payoff overflows the loss to inf,
     so that run fails with a non-finite loss while `qtran_game` trains to the end."""
     cmd = MAFAC + ["bench", "--algos", "vdn", "--maps", "custom,qtran_game", "--env", "matrix", "--preset", "matrix",
-                   "--seeds", "1", "--steps", "300", "--workers", "2", "--out-root", str(tmp_path), "--name", "mixed",
+                   "--seeds", "1", "--steps", "300", "--workers", "2", "--out-root", str(tmp_path), "--name", "mixed", "--no-probe",
                    "--set", "run.test_interval=100", "--set", "env.kwargs.payoff=[[3.0e+38,0],[0,0]]"]
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert out.returncode == 1
@@ -133,7 +136,7 @@ def test_one_failure_does_not_stop_the_others(tmp_path):
 @pytest.mark.slow
 def test_changed_grid_is_refused_unless_forced(tmp_path):
     common = ["--env", "matrix", "--preset", "matrix", "--maps", "qtran_game", "--seeds", "1", "--steps", "200",
-              "--workers", "1", "--out-root", str(tmp_path), "--name", "g", "--set", "run.test_interval=100"]
+              "--workers", "1", "--out-root", str(tmp_path), "--name", "g", "--set", "run.test_interval=100", "--no-probe"]
     assert subprocess.run(MAFAC + ["bench", "--algos", "vdn"] + common, capture_output=True, timeout=300).returncode == 0
     out = subprocess.run(MAFAC + ["bench", "--algos", "vdn,qmix"] + common, capture_output=True, text=True, timeout=300)
     assert out.returncode == 1 and "different bench" in out.stderr and "grid.algos" in out.stderr

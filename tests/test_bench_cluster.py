@@ -20,7 +20,8 @@ from plugin_dist import write_distribution
 pytestmark = [pytest.mark.slow, pytest.mark.cluster]  # a real local Ray cluster: minutes
 
 MAFAC = [sys.executable, "-m", "mafac"]
-GRID = ["--env", "matrix", "--preset", "matrix", "--maps", "climbing", "--seeds", "1", "--set", "run.test_interval=250"]
+GRID = ["--env", "matrix", "--preset", "matrix", "--maps", "climbing", "--seeds", "1", "--set", "run.test_interval=250",
+        "--no-probe"]  # the wall-time estimate's probe is test_throughput.py's subject
 
 
 def bench(root: Path, name: str, algos: str, steps: int, *extra: str) -> list:
@@ -56,7 +57,7 @@ def test_ray_executor_gives_the_same_layout(tmp_path):
     pytest.importorskip("ray", reason="ray is the optional extra mafac[ray]")
     cmd = MAFAC + ["bench", "--algos", "vdn,qmix", "--maps", "qtran_game", "--env", "matrix", "--preset", "matrix",
                    "--seeds", "1", "--steps", "200", "--workers", "2", "--executor", "ray", "--out-root", str(tmp_path),
-                   "--name", "r", "--set", "run.test_interval=100"]
+                   "--name", "r", "--set", "run.test_interval=100", "--no-probe"]
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env={**os.environ, "RAY_ADDRESS": ""})
     assert out.returncode == 0, out.stderr[-3000:]
     root = tmp_path / "r"

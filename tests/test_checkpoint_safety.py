@@ -176,7 +176,7 @@ def test_shard_names_are_derived_never_read_from_the_checkpoint(done_run, run_co
 def test_bench_restarts_a_run_whose_checkpoint_is_refused(tmp_path, tiny_overrides):
     sets = [x for o in tiny_overrides(**{"run.t_max": 400}) if not o.startswith("run.t_max") for x in ("--set", o)]
     cmd = MAFAC + ["bench", "--algos", "qmix", "--maps", "3m", "--seeds", "1", "--steps", "400", "--workers", "1",
-                   "--out-root", str(tmp_path), "--name", "b"] + sets
+                   "--out-root", str(tmp_path), "--name", "b", "--no-probe"] + sets
     first = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     assert first.returncode == 0, first.stderr[-2000:]
     run_dir = tmp_path / "b" / "runs" / "qmix__3m__s0"

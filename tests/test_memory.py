@@ -62,7 +62,7 @@ def test_bench_fits_the_replay_to_a_memory_budget(tmp_path):
     sets = ["--set", "replay.capacity=100000000"]
     proc = subprocess.run(MAFAC + ["bench", "--env", "matrix", "--preset", "matrix", "--algos", "vdn", "--maps",
                                    "climbing", "--seeds", "2", "--steps", "64", "--workers", "2", "--memory", "2.2G",
-                                   "--out-root", tmp_path, "--name", "m", *sets],
+                                   "--out-root", tmp_path, "--name", "m", "--no-probe", *sets],
                           capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "memory: up to" in proc.stderr

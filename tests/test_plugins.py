@@ -229,7 +229,7 @@ def test_example_in_bench_and_table(tmp_path, tiny_overrides):
     sets = [a for o in tiny_overrides() for a in ("--set", o)]
     env = {**os.environ, "PYTHONWARNINGS": "ignore"}
     proc = subprocess.run(CMD + ["bench", "--algos", "qmix,wvdn", "--maps", "3m", "--seeds", "1", "--steps", "200",
-                                 *sets], capture_output=True, text=True, timeout=600, cwd=tmp_path, env=env)
+                                 "--no-probe", *sets], capture_output=True, text=True, timeout=600, cwd=tmp_path, env=env)
     assert proc.returncode == 0, proc.stderr
     table = subprocess.run(CMD + ["table", "results"], capture_output=True, text=True, timeout=300,
                            cwd=tmp_path, env=env)

@@ -192,7 +192,7 @@ def test_a_bench_worker_groups_its_run(tmp_path, offline, monkeypatch):
 @pytest.mark.slow
 def test_bench_groups_its_runs_and_ignores_run_wandb(tmp_path, offline):
     pytest.importorskip("wandb", reason="pip install 'mafac[wandb]' (CI installs it)")
-    common = MAFAC + ["bench"] + MATRIX + ["--steps", "500", "--out-root", str(tmp_path), "--name", "wb"]
+    common = MAFAC + ["bench"] + MATRIX + ["--steps", "500", "--out-root", str(tmp_path), "--name", "wb", "--no-probe"]
     out = subprocess.run(common + ["--set", "run.wandb=true"], capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]
     run_dir = tmp_path / "wb" / RUNS_DIR / "qmix__qtran_game__s0"
