@@ -101,12 +101,13 @@ class Learner:
             self.params += list(self.extension.parameters())
         # One kernel over all parameters rather than a Python loop per tensor: on the CPU the
         # per-tensor default is about a fifth of a small update (Adam fused: 2.5x faster step).
-        native = self.device.type in ("cpu", "cuda")  # (not `meta`, on which the device test runs)
+        # None (torch's default) elsewhere, e.g. on `meta`, where the device test runs.
+        self._one_kernel = True if self.device.type in ("cpu", "cuda") else None
         if self.lc.optimizer == "adam":
-            self.optimizer = torch.optim.Adam(self.params, lr=self.lc.lr, fused=native or None)
+            self.optimizer = torch.optim.Adam(self.params, lr=self.lc.lr, fused=self._one_kernel)
         else:
             self.optimizer = torch.optim.RMSprop(self.params, lr=self.lc.lr, alpha=self.lc.optim_alpha,
-                                                 eps=self.lc.optim_eps, foreach=native or None)
+                                                 eps=self.lc.optim_eps, foreach=self._one_kernel)
         self.updates = 0
         self.last_target_update_episode = 0
 
@@ -204,7 +205,7 @@ class Learner:
                                 f"try a lower learner.lr (now {self.lc.lr}) or learner.grad_clip")
         self.optimizer.zero_grad(set_to_none=True)
         total.backward()
-        grad_norm = torch.nn.utils.clip_grad_norm_(self.params, self.lc.grad_clip, foreach=self.device.type in ("cpu", "cuda") or None)
+        grad_norm = torch.nn.utils.clip_grad_norm_(self.params, self.lc.grad_clip, foreach=self._one_kernel)
         lr = self.lr_at(env_steps)
         for group in self.optimizer.param_groups:
             group["lr"] = lr
