@@ -25,9 +25,8 @@ def _bench(tmp: Path, name: str, *extra: str, algos="vdn,qmix", seeds="2", steps
     """A tiny SMAX bench; without `probe`, --no-probe (the wall-time estimate's few-second probe per
     algorithm is this file's end-to-end test's and test_throughput.py's subject, not every bench's)."""
     sets = [x for o in tiny(**{"run.t_max": steps}) if not o.startswith("run.t_max") for x in ("--set", o)]
-    skip = [] if probe or "--no-probe" in extra else ["--no-probe"]
     return MAFAC + ["bench", "--algos", algos, "--maps", "3m", "--seeds", seeds, "--steps", str(steps), "--workers", "2",
-                    "--out-root", str(tmp), "--name", name] + sets + list(extra) + skip
+                    "--out-root", str(tmp), "--name", name] + sets + list(extra) + ([] if probe else ["--no-probe"])
 
 
 def _metrics(root: Path) -> dict:
@@ -108,7 +107,7 @@ def test_failed_run_is_isolated_and_reported(tmp_path, tiny_overrides):
     # an absurd learning rate, given through --config: the loss is non-finite at the first update
     cfg = tmp_path / "cfg.yaml"
     cfg.write_text("learner:\n  lr: 1.0e+30\n")
-    cmd = _bench(tmp_path, "f", "--config", str(cfg), "--no-probe", algos="vdn", seeds="1", tiny=tiny_overrides)
+    cmd = _bench(tmp_path, "f", "--config", str(cfg), algos="vdn", seeds="1", tiny=tiny_overrides)
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert out.returncode == 1
     assert "estimated wall time unknown (--no-probe: nothing measured)" in out.stderr
