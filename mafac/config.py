@@ -138,7 +138,9 @@ PRESETS: Dict[str, Dict[str, Any]] = {
     # recipe search that a bench can afford (issue "`mafac sweep`, and the recipe"; results/recipe/NOTES.md):
     # QMIX 3m at 300k env steps, 3 seeds, 128-episode finals 0.828 against `fast`'s 0.758. Not the
     # default: the default bench with it is estimated at 80 min on 2 free cores (the bench's probe)
-    # against 48 for `fast`, over the 60-minute budget, and no measurement yet says it wins per CPU-minute.
+    # against 48 for `fast`, over the 60-minute budget, and per CPU-minute it loses: at its cost
+    # (~1.7x per env step) `fast` reaches 500k env steps, where its 3-seed evaluations average
+    # 0.876 against `recipe`'s 0.802 at 300k (benchmarks/curve_windows.py; results/recipe/NOTES.md).
     "recipe": {
         "learner.optimizer": "adam",
         "learner.lr": 1e-3,
