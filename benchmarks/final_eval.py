@@ -5,7 +5,8 @@ per-evaluation episodes) into each run's final_eval.json, which tables and expor
 adds the same final evaluation (the same code and seeds: mafac.evaluation.final_evaluation) to the
 runs of a bench that lack it (benches from before, or another --episodes), prints one line per
 run and a table of the median (and all seeds) per map and algorithm, and writes
-`final_eval_<N>.csv` into the bench directory.
+`final_eval_<N>.csv` into the bench directory. A run's stored final evaluation of more episodes
+(the bench's own 320) is kept: fewer episodes are played for the CSV, never written over it.
 
     python benchmarks/final_eval.py results/reference [--episodes 320]
 """

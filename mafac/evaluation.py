@@ -79,7 +79,8 @@ def evaluate_checkpoint(run_dir: Path, episodes: Optional[int] = None, seed: int
 def final_evaluation(run_dir: Path, episodes: Optional[int] = None) -> Dict[str, object]:
     """A stored run's final evaluation (final_eval.json, mafac/finals.py) of `episodes` greedy episodes
     (default 10 x env.test_n_envs) of its checkpoint: the same seeds, so the same figures, as a
-    bench computes at the end of the run. An existing one of that size at these env steps is kept."""
+    bench computes at the end of the run. An existing one of that size at these env steps is kept,
+    and so is one of more episodes (then this one is played and returned, not recorded)."""
     from mafac import finals
 
     if episodes is not None and episodes <= 0:
@@ -88,6 +89,7 @@ def final_evaluation(run_dir: Path, episodes: Optional[int] = None) -> Dict[str,
     try:
         n = episodes or finals.FINAL_EPISODES_FACTOR * run.cfg.env.test_n_envs
         runner = Runner(run.env, run.agent, run.cfg.agent, None, seed=0)
-        return finals.evaluate(Path(run_dir), runner, run.cfg.seed, n, run.env_steps, run.cfg.env.test_n_envs)
+        return finals.evaluate(Path(run_dir), runner, run.cfg.seed, n, run.env_steps, run.cfg.env.test_n_envs,
+                               keep_larger=True)
     finally:
         run.env.close()

@@ -42,14 +42,18 @@ def play_final(runner: Runner, seed: int, episodes: int) -> GreedyEpisodes:
 
 def record(run_dir: Path, played: GreedyEpisodes, env_steps: int, per_evaluation: int) -> Dict[str, object]:
     """Write final_eval.json (atomically) and return what it holds."""
-    result: Dict[str, object] = {
+    result = _result(played, env_steps, per_evaluation)
+    write_json(Path(run_dir) / FINAL_EVAL_JSON, result)
+    return result
+
+
+def _result(played: GreedyEpisodes, env_steps: int, per_evaluation: int) -> Dict[str, object]:
+    return {
         "episodes": int(len(played.won)), "env_steps": int(env_steps), "per_evaluation_episodes": int(per_evaluation),
         **{k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in played.summary().items()},
         "won": [int(x) for x in played.won], "returns": [round(float(x), 6) for x in played.returns],
         "aborted": [int(x) for x in played.aborted],
     }
-    write_json(Path(run_dir) / FINAL_EVAL_JSON, result)
-    return result
 
 
 def read_final(run_dir: Path) -> Optional[Dict[str, object]]:
@@ -84,7 +88,22 @@ def stored(run_dir: Path, episodes: int, env_steps: int) -> Optional[Dict[str, o
 
 
 def evaluate(run_dir: Path, runner: Runner, seed: int, episodes: int, env_steps: int,
-             per_evaluation: int) -> Dict[str, object]:
-    """The run's final evaluation: the stored one if current, else played with `runner` and recorded."""
-    return stored(run_dir, episodes, env_steps) or record(run_dir, play_final(runner, seed, episodes), env_steps,
-                                                          per_evaluation)
+             per_evaluation: int, keep_larger: bool = False) -> Dict[str, object]:
+    """The run's final evaluation: the stored one if current, else played with `runner` and recorded.
+
+    `keep_larger`: a stored evaluation of more episodes of the same policy stays on disk, and the
+    smaller one is played and returned without being recorded. A bench asks for its own size (its
+    table names it); a look at fewer episodes afterwards (benchmarks/final_eval.py --episodes 128 on
+    a bench's 320) must not throw the bench's larger figure away."""
+    current = stored(run_dir, episodes, env_steps)
+    if current is not None:
+        return current
+    played = play_final(runner, seed, episodes)
+    if keep_larger:
+        try:
+            old = read_final(run_dir)
+        except MafacError:
+            old = None
+        if old is not None and int(old["env_steps"]) == env_steps and int(old["episodes"]) > episodes:
+            return _result(played, env_steps, per_evaluation)
+    return record(run_dir, played, env_steps, per_evaluation)

@@ -56,6 +56,13 @@ def test_bench_final_evaluation_is_the_tables_figure_and_reproducible(tmp_path, 
     assert out.returncode == 0 and "2 runs (0 already done)" in out.stderr, out.stderr[-2000:]
     assert {p: p.read_text() for p in root.glob("runs/*/metrics.csv")} == metrics
     assert all(json.loads(p.read_text())["episodes"] == 6 for p in root.glob(f"runs/*/{FINAL_EVAL_JSON}"))
+    # fewer episodes afterwards (benchmarks/final_eval.py --episodes 4): played and returned, and the
+    # bench's 6 stay on disk; the 4 are the first 4 of the 6 (the same seeded rounds)
+    run = sorted((root / "runs").iterdir())[0]
+    six = json.loads((run / FINAL_EVAL_JSON).read_text())
+    four = final_evaluation(run, episodes=4)
+    assert four["episodes"] == 4 and four["won"] == six["won"][:4] and four["returns"] == six["returns"][:4]
+    assert json.loads((run / FINAL_EVAL_JSON).read_text()) == six
     # (a rerun with current final evaluations is a no-op: tests/test_bench.py's end-to-end test)
 
 
