@@ -98,6 +98,9 @@ def test_schedule_and_order():
     assert contention(2, 1.0, cores=2) == 1.0 and contention(4, 1.0, cores=2) == 2.0
     jobs = Bench.build("vdn,qmix", "3m,8m", 1, None).jobs()
     by_steps = [j.name for j in longest_first(jobs)]  # unknown durations: the longest budgets first
-    assert by_steps == ["vdn__8m__s0", "qmix__8m__s0", "vdn__3m__s0", "qmix__3m__s0"]
+    steps = {j.map: j.steps for j in jobs}  # the bench defaults (mafac/benchmark/spec.py's BENCH_STEPS)
+    assert steps["3m"] != steps["8m"]
+    big, small = sorted(steps, key=lambda m: -steps[m])
+    assert by_steps == [f"vdn__{big}__s0", f"qmix__{big}__s0", f"vdn__{small}__s0", f"qmix__{small}__s0"]
     seconds = {"vdn__3m__s0": 4.0, "qmix__3m__s0": 9.0, "vdn__8m__s0": 1.0, "qmix__8m__s0": 2.0}
     assert [j.name for j in longest_first(jobs, seconds)] == ["qmix__3m__s0", "vdn__3m__s0", "qmix__8m__s0", "vdn__8m__s0"]
