@@ -95,15 +95,13 @@ def evaluate(run_dir: Path, runner: Runner, seed: int, episodes: int, env_steps:
     smaller one is played and returned without being recorded. A bench asks for its own size (its
     table names it); a look at fewer episodes afterwards (benchmarks/final_eval.py --episodes 128 on
     a bench's 320) must not throw the bench's larger figure away."""
-    current = stored(run_dir, episodes, env_steps)
-    if current is not None:
-        return current
+    try:
+        old = read_final(run_dir)
+    except MafacError:  # corrupt: played again, as `stored` does
+        old = None
+    if is_current(old, episodes, env_steps):
+        return old  # type: ignore[return-value]
     played = play_final(runner, seed, episodes)
-    if keep_larger:
-        try:
-            old = read_final(run_dir)
-        except MafacError:
-            old = None
-        if old is not None and int(old["env_steps"]) == env_steps and int(old["episodes"]) > episodes:
-            return _result(played, env_steps, per_evaluation)
+    if keep_larger and old is not None and int(old["env_steps"]) == env_steps and int(old["episodes"]) > episodes:
+        return _result(played, env_steps, per_evaluation)
     return record(run_dir, played, env_steps, per_evaluation)

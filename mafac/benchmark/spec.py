@@ -19,11 +19,12 @@ from mafac.rundir import RUNS_DIR, run_name
 # of every entry point (mafac/config.py, DEFAULT_PRESET).
 BENCH_PRESET = DEFAULT_PRESET
 
-# Env steps per run when --steps is not given, chosen so that the default 18-run bench (vdn, qmix,
-# qtran x 3m, 8m x 3 seeds) fits 60 minutes on 2 cores with the `fast` preset. Per CPU-minute, more
-# env steps beat more updates or a wider GRU (results/recipe/NOTES.md): 3m went 300k -> 500k, where
-# QMIX's 3-seed evaluations rise from 0.82 to 0.88 (results/long_qmix_3m) and then level off; 8m
-# stays at 400k because the 60 minutes have no room for more (its runs cost ~2.5x a 3m run).
+# Env steps per run when --steps is not given, for the default 18-run bench (vdn, qmix, qtran x 3m,
+# 8m x 3 seeds) with the `fast` preset to take about 60 minutes on 2 cores (measured: 64.3 min on an
+# AMD EPYC, results/reference). Per CPU-minute, more env steps beat more updates and the sweep's best
+# setting (results/recipe/NOTES.md): 3m went 300k -> 500k, where QMIX's 3-seed evaluations rise from
+# 0.82 to 0.88 (results/long_qmix_3m) and then level off; 8m stays at 400k because the budget has no
+# room for more (its runs cost ~2.5x a 3m run).
 BENCH_STEPS: Dict[str, int] = {"3m": 500_000, "8m": 400_000,
                                # MPE (--env mpe): 20,000 episodes of 25 steps, untuned; MPE papers run
                                # 1-2M, and the first MPE bench will say whether this is enough
