@@ -15,7 +15,7 @@ Layout per episode slot, with T = episode_limit:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Dict
+from typing import Dict, Optional
 
 import torch
 
@@ -93,10 +93,14 @@ class EpisodeBuffer:
         idx = torch.randint(self.size, (batch_size,), generator=self.generator)
         return self.gather(idx)
 
-    def gather(self, idx: torch.Tensor) -> EpisodeBatch:
+    def gather(self, idx: torch.Tensor, length: Optional[int] = None) -> EpisodeBatch:
+        """The episodes at `idx`, trimmed to the longest of them, or cut at `length` (the episode
+        limit at most: the bench's probe times an update at the limit, the cost of late batches)."""
         # Trimming to the longest sampled episode is the big saving: SMAX episodes are often far
         # shorter than the limit, and the GRU unroll costs per step.
-        length = int(self.lengths[idx].max())
+        if length is None:
+            length = int(self.lengths[idx].max())
+        length = min(int(length), self.info.episode_limit)
         d = self.data
         idx = idx.to(self.device)
         return EpisodeBatch(

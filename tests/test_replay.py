@@ -99,6 +99,13 @@ def test_sample_shapes_trimming_and_masks():
     torch.testing.assert_close(batch.obs, ep["obs"][[0, 2, 3], : L + 1])
     torch.testing.assert_close(batch.reward, ep["reward"][[0, 2, 3], :L])
     torch.testing.assert_close(batch.actions, ep["actions"][[0, 2, 3], :L].long())
+    # cut at a given length (the bench's probe times an update at the episode limit): the same
+    # episodes, padded with masked steps, and never beyond the limit
+    full = buf.gather(torch.tensor([0, 2, 3]), length=100)
+    assert full.actions.shape[1] == INFO.episode_limit and full.obs.shape[1] == INFO.episode_limit + 1
+    torch.testing.assert_close(full.mask[:, :L], batch.mask)
+    assert full.mask[:, L:].sum() == 0 and full.reward[:, L:].abs().sum() == 0
+    torch.testing.assert_close(full.obs[:, : L + 1], batch.obs)
     # random sampling: right size, drawn from the stored episodes, trimmed to the longest drawn
     for _ in range(5):
         b = buf.sample(5)

@@ -39,11 +39,21 @@ def test_a_probe_is_cached_per_cost_and_reused(tmp_path, monkeypatch):
     assert est.seconds["vdn__climbing__s0"] > 0 and est.seconds["qmix__climbing__s0"] > 0
     assert " s probe of 2 (algo, map) pair(s) on this machine now" in est.lines[0]
     assert est.lines[-1].startswith("    climbing, runs of 2,000 env steps: vdn ~") and "qmix ~" in est.lines[-1]
+    # the range: every batch at the episode limit costs at least what the probe's episodes cost
+    assert all(est.high[k] >= v for k, v in est.seconds.items()) and "the episode limit" in est.lines[1]
+    # 2 workers: the costliest pair's learner was also timed twice at once, and the runs scaled by that ratio
+    corun = [line for line in said if "at once" in line]
+    assert len(corun) == 1 and corun[0].startswith("  timing 2 learners of ") and "on climbing alone and at once" in corun[0]
+    assert "measured for 2 learners at once" in est.lines[0]
     entries = json.loads(cache.read_text())
-    assert sorted(e["cost"]["algo"] for e in entries.values()) == ["qmix", "vdn"]
+    probes = [e for e in entries.values() if "throughput" in e]
+    coruns = [e for k, e in entries.items() if k.endswith("/corun2")]
+    assert sorted(e["cost"]["algo"] for e in probes) == ["qmix", "vdn"] and len(coruns) == 1 == len(entries) - 2
+    assert coruns[0]["corun"] >= 1.0
     assert all(e["machine"]["host"] and e["machine"]["cpu"] is not None and e["machine"]["mafac"]
-               and e["throughput"]["process_s"] > 0
-               for e in entries.values())
+               and e["throughput"]["process_s"] > 0 and e["throughput"]["episode_limit"] == 1
+               and e["throughput"]["update_limit_s"] >= e["throughput"]["update_s"]
+               for e in probes)
 
     again, said = _plan(bench)  # the same bench again: no probe, the cached figures
     assert said == [] and again.seconds == est.seconds

@@ -17,8 +17,13 @@ reported when the machine was busy. A run of N env steps then takes, on free cor
     process start + trainer start-up + N / n_envs * step
         + (N / episode_length - start_episodes) / train_every * update + (N / test_interval + 1) * evaluation
 
-slowed by `workers * cores_per_run / cores` when the concurrent runs want more cores than the
-machine has. The pieces are cached under
+with the update timed twice: on batches of the probe's episodes (the low end of the estimate) and
+on batches cut at the episode limit (the high end: a batch is as long as its longest episode, and
+late in training more episodes time out). Concurrent runs may slow each other even when each has
+a core of its own (two vCPUs can be hyper-threads of one core; cache and memory are shared): so a
+bench of several workers also times its costliest pair's learner in that many processes, alone
+and at once, and scales every run by the measured ratio (cached too), and by `workers *
+cores_per_run / cores` when the runs want more cores than the machine has. The pieces are cached under
 ~/.cache/mafac/throughput.json ($MAFAC_THROUGHPUT_CACHE) keyed by host, CPU model, core count,
 the versions of mafac, torch, JAX and jaxmarl, the algorithm, the map and the config keys that
 change these pieces, so the same bench on the same machine is probed once. Delete the file to
@@ -71,6 +76,11 @@ class Throughput:
 
     step_s: float  # one runner step: n_envs env steps, the agents' forward pass, replay inserts
     update_s: float  # one learner update at the config's batch, on the probe's episodes
+    # the same update on batches cut at the episode limit: a batch is as long as its longest
+    # episode, and as training goes on that is more and more often a timed-out one (3s5z: batch
+    # length 78 -> 100, +26% per update), so this bounds a run's update cost from above
+    update_limit_s: float
+    episode_limit: int
     episode_length: float  # mean env steps per episode under uniform exploration
     eval_s: float  # one evaluation: greedy test episodes, metrics, checkpoint and replay shard
     process_s: float  # a worker process's own start: the interpreter and its imports (torch, JAX, the env)
@@ -80,16 +90,17 @@ class Throughput:
     probe_s: float  # how long the probe took, in wall seconds
     measured: str  # when (local time)
 
-    def run_seconds(self, cfg: Dict[str, Dict[str, object]], steps: int) -> float:
+    def run_seconds(self, cfg: Dict[str, Dict[str, object]], steps: int, at_limit: bool = False) -> float:
         """Wall seconds of one run of `steps` env steps at `cfg` (a resolved config as a dict),
-        alone on a machine with free cores."""
+        alone on a machine with free cores; `at_limit`: every update on a batch as long as the
+        episode limit (the upper end of the range)."""
         env, learner, run = cfg["env"], cfg["learner"], cfg["run"]
         episodes = steps / max(self.episode_length, 1.0)
         updates = max(0.0, episodes - max(int(learner["batch_size"]), int(learner["start_episodes"])))
         updates /= int(learner["train_every_episodes"])
         evaluations = math.ceil(steps / int(run["test_interval"])) + 1
         return (self.process_s + self.startup_s + steps / int(env["n_envs"]) * self.step_s
-                + updates * self.update_s + evaluations * self.eval_s)
+                + updates * (self.update_limit_s if at_limit else self.update_s) + evaluations * self.eval_s)
 
     def to_dict(self) -> Dict[str, object]:
         return dataclasses.asdict(self)
@@ -154,6 +165,8 @@ def probe(cfg, seconds: float = PHASE_SECONDS, process_s: float = 0.0) -> Throug
     """Measure the pieces of `cfg`'s cost (a resolved Config) with a real Trainer in a scratch
     directory: a few seconds, plus the envs' compile when the JAX cache does not hold it yet. Run
     it where a bench's worker runs (`measure` spawns one): with the worker's thread limits."""
+    import torch
+
     from mafac.trainer import Trainer
 
     cfg = dataclasses.replace(cfg, run=dataclasses.replace(cfg.run, tensorboard=False))
@@ -176,6 +189,14 @@ def probe(cfg, seconds: float = PHASE_SECONDS, process_s: float = 0.0) -> Throug
                 trainer.learner.train(batch(), len(lengths), steps)
                 updates += 1
             learning = clock.lap()
+            limit = trainer.info.episode_limit
+            at_limit = lambda: trainer.buffer.gather(  # noqa: E731
+                torch.randint(trainer.buffer.size, (cfg.learner.batch_size,)), length=limit)
+            limit_updates = 0
+            while limit_updates < MIN_UPDATES or time.monotonic() - clock.wall < seconds / 2:
+                trainer.learner.train(at_limit(), len(lengths), steps)
+                limit_updates += 1
+            late = clock.lap()
             trainer.test_and_record()  # greedy test episodes, metrics, checkpoint with the probe's episodes
             evaluation = clock.lap()
         finally:
@@ -183,6 +204,7 @@ def probe(cfg, seconds: float = PHASE_SECONDS, process_s: float = 0.0) -> Throug
     busy = (acting[0] + learning[0]) / (acting[1] + learning[1])
     cores = max(1.0, busy)
     return Throughput(step_s=acting[0] / cores / steps, update_s=learning[0] / cores / updates,
+                      update_limit_s=max(learning[0] / updates, late[0] / limit_updates) / cores, episode_limit=limit,
                       episode_length=sum(lengths) / len(lengths), eval_s=evaluation[0] / cores,
                       process_s=process_s, startup_s=startup[0] / cores, cores=round(cores, 3), share=round(min(1.0, busy), 3),
                       probe_s=time.monotonic() - began, measured=time.strftime("%Y-%m-%d %H:%M:%S"))
@@ -219,43 +241,163 @@ def measure(pairs: Dict[Tuple[str, str], object], say: Callable[[str], None],
     Each result is printed and cached as it arrives (so an interrupted bench keeps what it
     measured). A pair whose probe fails (say, a loss that is not finite after the first update)
     is left out, with a line."""
-    import multiprocessing as mp
-    import queue as queue_mod
-
     machine = machine_fields()
     out = {p: Measured(t, True) for p, t in measure_cached(pairs).items()}
     todo = [p for p in pairs if p not in out]
-    if not todo:
-        return out
+    done = 0
+    for pair, result, error in _probe_processes([[(p, pairs[p].to_dict()) for p in todo]], seconds, say):
+        done += 1
+        if error is not None:  # an estimate never costs the bench: the runs report their own errors
+            say(f"  probe of {pair[0]} on {pair[1]} failed ({error})")
+            continue
+        found = Throughput(**result)
+        out[pair] = Measured(found, False)
+        _report(pair, found, pairs[pair], done, len(todo), say)
+        _store(pairs[pair], {"throughput": found.to_dict()}, machine, say)
+    return out
+
+
+def _probe_processes(groups: List[List[Tuple[Tuple[str, str], Dict[str, object]]]], seconds: float,
+                     say: Callable[[str], None]):
+    """Run each group of (pair, config dict) in its own spawned probe process, all at once; yield
+    (pair, throughput dict or None, error or None) as results arrive, until every pair has one or
+    every process has died (said, with the pairs it left)."""
+    import multiprocessing as mp
+    import queue as queue_mod
+
+    if not any(groups):
+        return
     ctx = mp.get_context("spawn")  # JAX is not fork-safe
     results = ctx.Queue()
-    child = ctx.Process(target=_probe_child, daemon=True,
-                        args=([(p, pairs[p].to_dict()) for p in todo], seconds, results))  # type: ignore[attr-defined]
-    child.start()
-    left = list(todo)
+    children = [ctx.Process(target=_probe_child, daemon=True, args=(group, seconds, results)) for group in groups if group]
+    for child in children:
+        child.start()
+    left = [pair for group in groups for pair, _ in group]
     try:
         while left:
             try:
                 pair, result, error = results.get(timeout=1.0)
             except queue_mod.Empty:
-                if not child.is_alive():
-                    say(f"  the probe process died (exit code {child.exitcode}) before probing "
-                        + ", ".join(f"{a} on {m}" for a, m in left))
+                if not any(c.is_alive() for c in children):
+                    codes = ", ".join(str(c.exitcode) for c in children)
+                    say(f"  the probe process died (exit code {codes}) before probing "
+                        + ", ".join(f"{a} on {m}" for a, m in dict.fromkeys(left)))
                     break
                 continue
             left.remove(pair)
-            if error is not None:  # an estimate never costs the bench: the runs report their own errors
-                say(f"  probe of {pair[0]} on {pair[1]} failed ({error})")
-                continue
-            found = Throughput(**result)
-            out[pair] = Measured(found, False)
-            _report(pair, found, pairs[pair], len(todo) - len(left), len(todo), say)
-            _store(pairs[pair], found, machine, say)
+            yield pair, result, error
     finally:
-        if child.is_alive():
-            child.terminate()
-        child.join(timeout=10)
-    return out
+        for child in children:
+            if child.is_alive():
+                child.terminate()
+            child.join(timeout=10)
+
+
+def measure_corun(candidates: Sequence[Tuple[Tuple[str, str], object]], runs: int,
+                  say: Callable[[str], None], seconds: float = PHASE_SECONDS) -> Optional[float]:
+    """How much more CPU time a run takes while `runs` runs share the machine, measured.
+
+    Cores need not be independent: two vCPUs can be hyper-threads of one core, and cache and
+    memory bandwidth are shared, so a run may take more CPU seconds while others run (on the
+    2-vCPU AMD EPYC this was written on, the factor measured 1.00-1.03: there they do not). So
+    `runs` processes build the learner of one (algo, map) (`candidates`: (pair, resolved config),
+    costliest first) and time its updates on batches of the pair's shape: the first process alone,
+    then all of them at once; the factor is the ratio of CPU seconds per update. The learner is most
+    of a run's time (78% on 3s5z); no env is built, so this costs a few seconds. The first candidate
+    with a cached factor answers. None when the processes failed: the estimate then says so."""
+    import multiprocessing as mp
+    import queue as queue_mod
+
+    machine = machine_fields()
+    cache = _load_cache()
+    for _, cfg in candidates:
+        hit = cache.get(cache_key(cfg.to_dict(), machine) + f"/corun{runs}")  # type: ignore[attr-defined]
+        if isinstance(hit, dict) and isinstance(hit.get("corun"), (int, float)):
+            return float(hit["corun"])
+    pair, cfg = candidates[0]
+    say(f"  timing {runs} learners of {pair[0]} on {pair[1]} alone and at once: how much concurrent runs "
+        f"slow each other here")
+    ctx = mp.get_context("spawn")
+    barrier, results = ctx.Barrier(runs), ctx.Queue()
+    data = cfg.to_dict()  # type: ignore[attr-defined]
+    children = [ctx.Process(target=_corun_child, daemon=True, args=(i, data, seconds, barrier, results))
+                for i in range(runs)]
+    for child in children:
+        child.start()
+    alone, together, error = None, [], None
+    try:
+        while error is None and len(together) < runs:
+            try:
+                index, phase, value = results.get(timeout=1.0)
+            except queue_mod.Empty:
+                if not all(c.is_alive() for c in children):
+                    error = "a timing process died"
+                continue
+            if phase == "error":
+                error = value
+            elif phase == "alone":
+                alone = value
+            else:
+                together.append(value)
+    finally:
+        for child in children:
+            if child.is_alive():
+                child.terminate()
+            child.join(timeout=10)
+    if error is not None or not alone:
+        say(f"  the concurrent timing failed ({error}); the estimate assumes the runs do not slow each other")
+        return None
+    factor = max(1.0, sum(together) / len(together) / alone)
+    _store(cfg, {"corun": factor}, machine, say, cache_key(data, machine) + f"/corun{runs}")
+    return factor
+
+
+def _corun_child(index: int, data: Dict[str, object], seconds: float, barrier, results) -> None:
+    """One of measure_corun's processes: CPU seconds per update of the config's learner on a
+    synthetic batch of its shape (episodes at the limit), alone (process 0) and then all at once."""
+    try:
+        from mafac.benchmark.worker import limit_threads
+
+        limit_threads()
+        import torch
+
+        from mafac.agent import build_agent
+        from mafac.config import config_from_dict
+        from mafac.envs import describe_env
+        from mafac.learner import Learner
+        from mafac.mixers import get_mixer
+        from mafac.replay import EpisodeBatch
+
+        cfg = config_from_dict(data)
+        torch.set_num_threads(cfg.run.torch_threads)
+        torch.manual_seed(index)
+        info = describe_env(cfg.env.backend, cfg.env.map, cfg.env.kwargs)
+        agent = build_agent(info, cfg.agent)
+        learner = Learner(info, cfg, agent, get_mixer(cfg.algo)(info, cfg.mixer, cfg.agent.hidden_dim), torch.device("cpu"))
+        b, t, a = cfg.learner.batch_size, info.episode_limit, info.n_agents
+        batch = EpisodeBatch(obs=torch.rand(b, t + 1, a, info.obs_dim) * 2 - 1,
+                             state=torch.rand(b, t + 1, info.state_dim) * 2 - 1,
+                             avail=torch.ones(b, t + 1, a, info.n_actions, dtype=torch.bool),
+                             actions=torch.randint(info.n_actions, (b, t, a)), reward=torch.rand(b, t),
+                             terminated=torch.zeros(b, t), mask=torch.ones(b, t))
+        learner.train(batch, 1, 0)  # warm-up
+
+        def timed() -> float:
+            n, cpu, wall = 0, time.process_time(), time.monotonic()
+            while n < MIN_UPDATES or time.monotonic() - wall < seconds:
+                learner.train(batch, 1, 0)
+                n += 1
+            return (time.process_time() - cpu) / n
+
+        barrier.wait(timeout=300)
+        if index == 0:
+            results.put((index, "alone", timed()))
+        barrier.wait(timeout=300)
+        results.put((index, "together", timed()))
+    except Exception as e:  # noqa: BLE001  (reported: the estimate goes on without the factor)
+        from mafac.errors import first_line
+
+        results.put((index, "error", f"{type(e).__name__}: {first_line(e)}"))
 
 
 def _probe_child(todo: List[Tuple[Tuple[str, str], Dict[str, object]]], seconds: float, results) -> None:
@@ -288,10 +430,11 @@ def _report(pair: Tuple[str, str], found: Throughput, cfg, done: int, total: int
         + (f" (it got {found.share:.0%} of a core: the machine is busy)" if found.share < BUSY else ""))
 
 
-def _store(cfg, found: Throughput, machine: Dict[str, object], say: Callable[[str], None]) -> None:
+def _store(cfg, entry: Dict[str, object], machine: Dict[str, object], say: Callable[[str], None],
+           key: Optional[str] = None) -> None:
     cache = _load_cache()  # another bench may have written meanwhile
     data = cfg.to_dict()
-    cache[cache_key(data, machine)] = {"machine": machine, "cost": cost_fields(data), "throughput": found.to_dict()}
+    cache[key or cache_key(data, machine)] = {"machine": machine, "cost": cost_fields(data), **entry}
     try:
         write_json(cache_path(), cache)
     except OSError as e:  # a read-only home: the estimate stands, the next bench probes again
@@ -319,8 +462,9 @@ def schedule_seconds(durations: Sequence[float], workers: int) -> float:
 class Estimate:
     """A bench's estimated wall time and the lines that say where it comes from."""
 
-    seconds: Optional[Dict[str, float]]  # by run name; None: unknown
+    seconds: Optional[Dict[str, float]]  # by run name, at the probe's batch lengths; None: unknown
     lines: List[str]
+    high: Optional[Dict[str, float]] = None  # by run name, every batch at the episode limit
 
 
 def estimate_bench(jobs: Sequence, cfgs: Dict[str, object], workers: int, skip: Optional[str],
@@ -350,15 +494,29 @@ def estimate_bench(jobs: Sequence, cfgs: Dict[str, object], workers: int, skip: 
             f"--no-probe skips)")
     began = time.monotonic()
     measured = measure(pairs, say, seconds)
-    probing = time.monotonic() - began
     if len(measured) < len(pairs):
         return Estimate(None, ["  estimated wall time unknown (a probe failed, see above)"])
-    per_run = {j.name: measured[(j.algo, j.map)].throughput.run_seconds(cfgs[j.name].to_dict(), j.steps)  # type: ignore[attr-defined]
-               for j in jobs}
+
+    def runs(at_limit: bool) -> Dict[str, float]:
+        return {j.name: measured[(j.algo, j.map)].throughput.run_seconds(cfgs[j.name].to_dict(), j.steps, at_limit)  # type: ignore[attr-defined]
+                for j in jobs}
+
+    per_run, per_run_high = runs(False), runs(True)
     concurrent = min(workers, len(jobs))
-    slow = contention(concurrent, max(m.throughput.cores for m in measured.values()))
+    slow = contention(concurrent, max(m.throughput.cores for m in measured.values()))  # more runs than cores
+    corun = None
+    if concurrent > 1:  # measured on the pair that costs the bench most
+        candidates, seen = [], set()
+        for j in sorted(jobs, key=lambda j: -per_run[j.name]):
+            if (j.algo, j.map) not in seen:
+                seen.add((j.algo, j.map))
+                candidates.append(((j.algo, j.map), cfgs[j.name]))
+        corun = measure_corun(candidates, concurrent, say, seconds)
+    slow *= corun or 1.0
     per_run = {k: v * slow for k, v in per_run.items()}
-    total = schedule_seconds(list(per_run.values()), workers)
+    per_run_high = {k: v * slow for k, v in per_run_high.items()}
+    probing = time.monotonic() - began  # the concurrent probe included
+    total, high = schedule_seconds(list(per_run.values()), workers), schedule_seconds(list(per_run_high.values()), workers)
     fresh = [m for m in measured.values() if not m.cached]
     old = [m.throughput.measured for m in measured.values() if m.cached]
     source = []
@@ -367,21 +525,28 @@ def estimate_bench(jobs: Sequence, cfgs: Dict[str, object], workers: int, skip: 
     if old:
         source.append(f"{len(old)} cached probe(s) on this machine ({min(old)[:10]}"
                       f"{'' if max(old)[:10] == min(old)[:10] else ' to ' + max(old)[:10]}, {cache_path()})")
-    lines = [f"  estimated wall time {duration(total)} on {workers} worker(s) (from {' and '.join(source)}"
-             + (f"; x{slow:.2f} for {concurrent} runs sharing {os.cpu_count()} cores" if slow > 1 else "") + ")"]
+    if corun is not None:
+        source.append(f"x{corun:.2f} measured for {concurrent} learners at once")
+    elif concurrent > 1:
+        source.append("the runs assumed not to slow each other")
+    if slow > (corun or 1.0):
+        source.append(f"x{slow / (corun or 1.0):.2f} for {concurrent} runs sharing {os.cpu_count()} cores")
+    lines = [f"  estimated wall time {span(total, high)} on {workers} worker(s) (from {'; '.join(source)})",
+             "    (the low end: batches as long as the probe's episodes; the high end: every batch as long as "
+             "the episode limit, as late in training more episodes time out)"]
     share = min(m.throughput.share for m in measured.values())
     if share < BUSY:
         lines.append(f"    (a probe got {share:.0%} of its core: other work shares this machine; the estimate "
                      f"assumes free cores, so expect longer while that lasts)")
     for m in dict.fromkeys(j.map for j in jobs):
-        runs = [j for j in jobs if j.map == m]
-        steps = sorted({j.steps for j in runs})
+        on_map = [j for j in jobs if j.map == m]
+        steps = sorted({j.steps for j in on_map})
         each = {}
-        for j in runs:
-            each.setdefault(j.algo, per_run[j.name])
+        for j in on_map:
+            each.setdefault(j.algo, (per_run[j.name], per_run_high[j.name]))
         lines.append(f"    {m}, runs of {'/'.join(f'{s:,}' for s in steps)} env steps: "
-                     + ", ".join(f"{a} ~{duration(s)}" for a, s in each.items()) + " each")
-    return Estimate(per_run, lines)
+                     + ", ".join(f"{a} ~{span(*s)}" for a, s in each.items()) + " each")
+    return Estimate(per_run, lines, per_run_high)
 
 
 def measure_cached(pairs: Dict[Tuple[str, str], object]) -> Dict[Tuple[str, str], Throughput]:
@@ -394,6 +559,16 @@ def measure_cached(pairs: Dict[Tuple[str, str], object]) -> Dict[Tuple[str, str]
         if hit is not None:
             out[pair] = hit
     return out
+
+
+def span(low: float, high: float) -> str:
+    """'9-12 min', or one figure when the two round to the same."""
+    a, b = duration(low), duration(high)
+    if a == b:
+        return a
+    if a.split()[1] == b.split()[1]:
+        return f"{a.split()[0]}-{b}"
+    return f"{a} to {b}"
 
 
 def duration(seconds: float) -> str:
