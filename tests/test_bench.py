@@ -133,6 +133,21 @@ def test_one_failure_does_not_stop_the_others(tmp_path):
 
 
 @pytest.mark.slow
+def test_plan_prints_the_header_and_estimate_and_runs_nothing(tmp_path):
+    env = dict(os.environ, MAFAC_THROUGHPUT_CACHE=str(tmp_path / "tp.json"))
+    cmd = MAFAC + ["bench", "--plan", "--algos", "vdn,qmix", "--env", "matrix", "--preset", "matrix", "--maps", "climbing",
+                   "--seeds", "2", "--steps", "300", "--workers", "2", "--out-root", str(tmp_path), "--name", "p"]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env)
+    assert out.returncode == 0, out.stderr
+    assert "mafac bench p: 2 algos x 1 map x 2 seeds = 4 runs (0 already done)" in out.stderr
+    assert "  estimated wall time " in out.stderr and "climbing, runs of 300 env steps: vdn ~" in out.stderr
+    assert not (tmp_path / "p").exists()  # nothing ran, nothing was written but the probe's cache
+    assert (tmp_path / "tp.json").exists()
+    bad = subprocess.run([("vdn,nope" if a == "vdn,qmix" else a) for a in cmd], capture_output=True, text=True,
+                         timeout=120, env=env)
+    assert bad.returncode != 0 and len(bad.stderr.strip().splitlines()) == 1 and "nope" in bad.stderr
+
+
 def test_changed_grid_is_refused_unless_forced(tmp_path):
     common = ["--env", "matrix", "--preset", "matrix", "--maps", "qtran_game", "--seeds", "1", "--steps", "200",
               "--workers", "1", "--out-root", str(tmp_path), "--name", "g", "--set", "run.test_interval=100", "--no-probe"]

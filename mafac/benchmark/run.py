@@ -19,18 +19,20 @@ from mafac.benchmark.spec import Bench, Job, longest_first
 from mafac.rundir import CHECKPOINT, METRICS_CSV, RUN_JSON, STATUS_DONE, SUMMARY_JSON, RunInfo
 
 
-def _check_run_dir(job: Job, final_episodes: int = 0) -> Optional[RunInfo]:
+def _check_run_dir(job: Job, final_episodes: int = 0, clean: bool = True) -> Optional[RunInfo]:
     """A finished run's info; None to (re)run it. Corrupt files are named and the run restarts. A
     finished run without its final evaluation (of `final_episodes`) runs again from its checkpoint,
-    which only plays those episodes; without a checkpoint it stays as it is (said in one line)."""
+    which only plays those episodes; without a checkpoint it stays as it is (said in one line).
+    `clean=False` (--plan) removes nothing: a corrupt run is only counted as to do."""
     run_dir = Path(job.run_dir)
     if not (run_dir / RUN_JSON).exists():
         return None  # never started, or killed before its first run.json (then no checkpoint either)
     try:
         info = RunInfo.load(run_dir)
     except MafacError as e:
-        click.echo(f"warning: {e}; restarting run", err=True)
-        shutil.rmtree(run_dir)
+        click.echo(f"warning: {e}; {'restarting run' if clean else 'it would restart'}", err=True)
+        if clean:
+            shutil.rmtree(run_dir)
         return None
     if info.status == STATUS_DONE and info.env_steps >= job.steps:
         if final_episodes <= 0 or not (run_dir / CHECKPOINT).exists():
@@ -46,8 +48,9 @@ def _check_run_dir(job: Job, final_episodes: int = 0) -> Optional[RunInfo]:
         try:
             verify_run_dir(run_dir)
         except MafacError as e:
-            click.echo(f"warning: {e}; restarting run", err=True)
-            shutil.rmtree(run_dir)
+            click.echo(f"warning: {e}; {'restarting run' if clean else 'it would restart'}", err=True)
+            if clean:
+                shutil.rmtree(run_dir)
     return None
 
 
@@ -86,6 +89,36 @@ def run_bench(bench: Bench) -> int:
         if bench.render:
             _render_finished(jobs)
         return code
+
+
+def plan(bench: Bench) -> None:
+    """`mafac bench --plan`: what the bench would print before its first run (the grid, budgets,
+    memory, and the wall-time estimate of the runs not done yet, probing this machine if need be),
+    then nothing more: no run starts and nothing under the bench's directory is written, so a hard
+    map's bench can be sized (--workers, --memory, --steps) before it takes the machine for hours."""
+    jobs = bench.jobs()
+    resolved, configs, memory_line = _configs(jobs, bench.workers, bench.executor == "local", bench.memory)
+    _header(bench, jobs, resolved, configs, memory_line, clean=False)
+
+
+def _header(bench: Bench, jobs: List[Job], resolved: Dict[str, object], configs: Dict[str, Dict[str, object]],
+            memory_line: Optional[str], clean: bool = True):
+    """Print the bench's header and estimate; (finished run infos by name, runs to do, estimate)."""
+    finished = {j.name: _check_run_dir(j, configs[j.name]["run"].get("final_episodes", 0), clean) for j in jobs}
+    todo = [j for j in jobs if finished[j.name] is None]
+    algos, maps, seeds, steps = bench.algos, bench.maps, bench.seeds, bench.grid()["steps"]
+    click.echo(f"mafac bench {bench.name}: {_n(algos, 'algo')} x {_n(maps, 'map')} x {_n(seeds, 'seed')} = "
+               f"{_n(jobs, 'run')} ({len(jobs) - len(todo)} already done)", err=True)
+    click.echo("  algos " + ", ".join(algos) + " | maps " + ", ".join(maps) + " | seeds " + ", ".join(map(str, seeds)), err=True)
+    click.echo("  budget " + ", ".join(f"{m}: {steps[m]:,} env steps/run" for m in maps)
+               + f" | preset {configs[jobs[0].name]['preset']} | {bench.workers} worker(s), executor {bench.executor}",
+               err=True)
+    if memory_line:
+        click.echo(memory_line, err=True)
+    estimate = _estimate(bench, todo, resolved)
+    for line in estimate.lines:
+        click.echo(line, err=True)
+    return finished, todo, estimate
 
 
 def _estimate(bench: Bench, todo: List[Job], resolved: Dict[str, object]):
@@ -138,20 +171,7 @@ def _run_locked(bench: Bench, jobs: List[Job], resolved: Dict[str, object], conf
                     shutil.rmtree(j.run_dir)
     write_json(root / mf.MANIFEST, new)
 
-    finished = {j.name: _check_run_dir(j, configs[j.name]["run"].get("final_episodes", 0)) for j in jobs}
-    todo = [j for j in jobs if finished[j.name] is None]
-    algos, maps, seeds = bench.algos, bench.maps, bench.seeds
-    click.echo(f"mafac bench {name}: {_n(algos, 'algo')} x {_n(maps, 'map')} x {_n(seeds, 'seed')} = "
-               f"{_n(jobs, 'run')} ({len(jobs) - len(todo)} already done)", err=True)
-    click.echo("  algos " + ", ".join(algos) + " | maps " + ", ".join(maps) + " | seeds " + ", ".join(map(str, seeds)), err=True)
-    click.echo("  budget " + ", ".join(f"{m}: {grid['steps'][m]:,} env steps/run" for m in maps)
-               + f" | preset {configs[jobs[0].name]['preset']} | {bench.workers} worker(s), executor {bench.executor}",
-               err=True)
-    if memory_line:
-        click.echo(memory_line, err=True)
-    estimate = _estimate(bench, todo, resolved)
-    for line in estimate.lines:
-        click.echo(line, err=True)
+    finished, todo, estimate = _header(bench, jobs, resolved, configs, memory_line)
     todo = longest_first(todo, estimate.seconds)
 
     results: Dict[str, Dict[str, object]] = {}

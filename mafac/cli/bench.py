@@ -17,10 +17,22 @@ from mafac.cli.options import grid_options
                    "final figure (default: 10 x env.test_n_envs; 0: none).")
 @click.option("--no-probe", is_flag=True,
               help="Skip the few-second probe of each (algo, map) behind the wall-time estimate (then: unknown).")
+@click.option("--plan", "plan_only", is_flag=True,
+              help="Print the grid, memory and wall-time estimate of the runs not done yet, then stop: nothing runs.")
 def bench(algos, maps, seeds, steps, workers, executor, address, name, out_root, force, memory, overrides,
-          config_file, preset, env_backend, render, final_episodes, no_probe) -> None:
+          config_file, preset, env_backend, render, final_episodes, no_probe, plan_only) -> None:
     """Run every algorithm on every map for several seeds; tables and plots at the end."""
     from mafac.api import BenchFailed, bench as run
+
+    if plan_only:
+        from mafac.benchmark.run import plan
+        from mafac.benchmark.spec import Bench
+
+        plan(Bench.build(algos, maps, seeds, steps, workers=workers, memory=memory, name=name, out_root=out_root,
+                         overrides=overrides, config_file=config_file, preset=preset, env=env_backend,
+                         executor=executor, address=address, force=force, final_episodes=final_episodes,
+                         probe=not no_probe))
+        return
 
     try:
         run(algos, maps, seeds, steps, workers=workers, executor=executor, address=address, name=name,
