@@ -245,7 +245,7 @@ def measure(pairs: Dict[Tuple[str, str], object], say: Callable[[str], None],
     out = {p: Measured(t, True) for p, t in measure_cached(pairs).items()}
     todo = [p for p in pairs if p not in out]
     done = 0
-    for pair, result, error in _probe_processes([[(p, pairs[p].to_dict()) for p in todo]], seconds, say):
+    for pair, result, error in _probe_process([(p, pairs[p].to_dict()) for p in todo], seconds, say):
         done += 1
         if error is not None:  # an estimate never costs the bench: the runs report their own errors
             say(f"  probe of {pair[0]} on {pair[1]} failed ({error})")
@@ -257,40 +257,42 @@ def measure(pairs: Dict[Tuple[str, str], object], say: Callable[[str], None],
     return out
 
 
-def _probe_processes(groups: List[List[Tuple[Tuple[str, str], Dict[str, object]]]], seconds: float,
-                     say: Callable[[str], None]):
-    """Run each group of (pair, config dict) in its own spawned probe process, all at once; yield
-    (pair, throughput dict or None, error or None) as results arrive, until every pair has one or
-    every process has died (said, with the pairs it left)."""
+def _probe_process(todo: List[Tuple[Tuple[str, str], Dict[str, object]]], seconds: float,
+                   say: Callable[[str], None]):
+    """Probe each (pair, config dict) in one spawned process; yield (pair, throughput dict or None,
+    error or None) as results arrive, until every pair has one or the process has died (said, with
+    the pairs it left)."""
     import multiprocessing as mp
     import queue as queue_mod
 
-    if not any(groups):
+    if not todo:
         return
     ctx = mp.get_context("spawn")  # JAX is not fork-safe
     results = ctx.Queue()
-    children = [ctx.Process(target=_probe_child, daemon=True, args=(group, seconds, results)) for group in groups if group]
-    for child in children:
-        child.start()
-    left = [pair for group in groups for pair, _ in group]
+    child = ctx.Process(target=_probe_child, daemon=True, args=(todo, seconds, results))
+    child.start()
+    left = [pair for pair, _ in todo]
     try:
         while left:
             try:
                 pair, result, error = results.get(timeout=1.0)
             except queue_mod.Empty:
-                if not any(c.is_alive() for c in children):
-                    codes = ", ".join(str(c.exitcode) for c in children)
-                    say(f"  the probe process died (exit code {codes}) before probing "
-                        + ", ".join(f"{a} on {m}" for a, m in dict.fromkeys(left)))
+                if not child.is_alive():
+                    say(f"  the probe process died (exit code {child.exitcode}) before probing "
+                        + ", ".join(f"{a} on {m}" for a, m in left))
                     break
                 continue
             left.remove(pair)
             yield pair, result, error
     finally:
-        for child in children:
-            if child.is_alive():
-                child.terminate()
-            child.join(timeout=10)
+        if child.is_alive():
+            child.terminate()
+        child.join(timeout=10)
+
+
+def _corun_key(data: Dict[str, object], machine: Dict[str, object], runs: int) -> str:
+    """The cache key of a concurrency factor: the probe's key of the pair's config, and K."""
+    return cache_key(data, machine) + f"/corun{runs}"
 
 
 def measure_corun(candidates: Sequence[Tuple[Tuple[str, str], object]], runs: int,
@@ -311,7 +313,7 @@ def measure_corun(candidates: Sequence[Tuple[Tuple[str, str], object]], runs: in
     machine = machine_fields()
     cache = _load_cache()
     for _, cfg in candidates:
-        hit = cache.get(cache_key(cfg.to_dict(), machine) + f"/corun{runs}")  # type: ignore[attr-defined]
+        hit = cache.get(_corun_key(cfg.to_dict(), machine, runs))  # type: ignore[attr-defined]
         if isinstance(hit, dict) and isinstance(hit.get("corun"), (int, float)):
             return float(hit["corun"])
     pair, cfg = candidates[0]
@@ -348,7 +350,7 @@ def measure_corun(candidates: Sequence[Tuple[Tuple[str, str], object]], runs: in
         say(f"  the concurrent timing failed ({error}); the estimate assumes the runs do not slow each other")
         return None
     factor = max(1.0, sum(together) / len(together) / alone)
-    _store(cfg, {"corun": factor}, machine, say, cache_key(data, machine) + f"/corun{runs}")
+    _store(cfg, {"corun": factor}, machine, say, _corun_key(data, machine, runs))
     return factor
 
 
