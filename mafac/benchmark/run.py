@@ -30,10 +30,7 @@ def _check_run_dir(job: Job, final_episodes: int = 0, clean: bool = True) -> Opt
     try:
         info = RunInfo.load(run_dir)
     except MafacError as e:
-        click.echo(f"warning: {e}; {'restarting run' if clean else 'it would restart'}", err=True)
-        if clean:
-            shutil.rmtree(run_dir)
-        return None
+        return _restart(run_dir, e, clean)
     if info.status == STATUS_DONE and info.env_steps >= job.steps:
         if final_episodes <= 0 or not (run_dir / CHECKPOINT).exists():
             if final_episodes > 0 and not _final_is_current(run_dir, final_episodes, info.env_steps):
@@ -48,10 +45,15 @@ def _check_run_dir(job: Job, final_episodes: int = 0, clean: bool = True) -> Opt
         try:
             verify_run_dir(run_dir)
         except MafacError as e:
-            click.echo(f"warning: {e}; {'restarting run' if clean else 'it would restart'}", err=True)
-            if clean:
-                shutil.rmtree(run_dir)
+            return _restart(run_dir, e, clean)
     return None
+
+
+def _restart(run_dir: Path, why: MafacError, clean: bool) -> None:
+    """A run whose files are refused starts again: said, and (unless `clean` is off) its directory removed."""
+    click.echo(f"warning: {why}; {'restarting run' if clean else 'it would restart'}", err=True)
+    if clean:
+        shutil.rmtree(run_dir)
 
 
 def _final_is_current(run_dir: Path, episodes: int, env_steps: int) -> bool:
