@@ -90,20 +90,25 @@ def bench(algos: Union[str, Sequence[str]] = ("vdn", "qmix", "qtran"), maps: Uni
           out_root: PathLike = "results", preset: Optional[str] = None, env: Optional[str] = None,
           config_file: Optional[PathLike] = None, force: bool = False, memory: Union[int, str, None] = None,
           render: bool = False, final_episodes: Optional[int] = None, probe: bool = True,
-          overrides: Sequence[str] = (), load: bool = True, **settings: Any) -> Union["pd.DataFrame", Path]:
+          overrides: Sequence[str] = (), load: bool = True, plan: bool = False,
+          **settings: Any) -> Union["pd.DataFrame", Path]:
     """Every algorithm on every map for several seeds, resumable, as `mafac bench`; returns the
     results as `load_results` gives them (`load=False`: the bench directory). `seeds`: a count
     (3 = seeds 0, 1, 2) or a list of seed ids. `final_episodes`: greedy episodes of each final
     policy (default 10 x env.test_n_envs, 0: none). `probe=False`: no few-second probe of each
-    (algo, map) for the wall-time estimate (then unknown). `settings`: config keys to typed values.
-    Raises BenchFailed if any run failed."""
-    from mafac.benchmark.run import run_bench
+    (algo, map) for the wall-time estimate (then unknown). `plan=True` (`--plan`): print the header
+    and the estimate, run nothing, and return the bench's directory (not created). `settings`:
+    config keys to typed values. Raises BenchFailed if any run failed."""
+    from mafac.benchmark.run import plan as print_plan, run_bench
     from mafac.benchmark.spec import Bench
 
     spec = Bench.build(algos, maps, seeds, steps, workers=workers, memory=memory, name=name, out_root=out_root,
                        overrides=overrides, config_file=config_file, settings=settings, preset=preset, env=env,
                        executor=executor, address=address, force=force, render=render,
                        final_episodes=final_episodes, probe=probe)
+    if plan:
+        print_plan(spec)
+        return spec.root
     if run_bench(spec):
         raise BenchFailed(f"bench {spec.name}: some runs failed (listed above); the others are in {spec.root}")
     return load_results(spec.root) if load else spec.root

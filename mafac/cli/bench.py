@@ -24,19 +24,10 @@ def bench(algos, maps, seeds, steps, workers, executor, address, name, out_root,
     """Run every algorithm on every map for several seeds; tables and plots at the end."""
     from mafac.api import BenchFailed, bench as run
 
-    if plan_only:
-        from mafac.benchmark.run import plan
-        from mafac.benchmark.spec import Bench
-
-        plan(Bench.build(algos, maps, seeds, steps, workers=workers, memory=memory, name=name, out_root=out_root,
-                         overrides=overrides, config_file=config_file, preset=preset, env=env_backend,
-                         executor=executor, address=address, force=force, final_episodes=final_episodes,
-                         probe=not no_probe))
-        return
-
     try:
         run(algos, maps, seeds, steps, workers=workers, executor=executor, address=address, name=name,
             out_root=out_root, preset=preset, env=env_backend, config_file=config_file, force=force, memory=memory,
-            render=render, final_episodes=final_episodes, probe=not no_probe, overrides=overrides, load=False)
+            render=render, final_episodes=final_episodes, probe=not no_probe, overrides=overrides, load=False,
+            plan=plan_only)
     except BenchFailed:  # each failed run has had its line already
         sys.exit(1)
