@@ -17,7 +17,7 @@ from mafac.config import Config, config_from_dict, load_yaml
 from mafac.envs import make_env, uses_jaxmarl
 from mafac.envs.base import BatchedEnv
 from mafac.errors import MafacError
-from mafac.rundir import CHECKPOINT, CONFIG_YAML
+from mafac.rundir import CHECKPOINT, CONFIG_YAML, RunInfo
 from mafac.runner import GreedyEpisodes, Runner
 
 
@@ -80,11 +80,15 @@ def final_evaluation(run_dir: Path, episodes: Optional[int] = None) -> Dict[str,
     """A stored run's final evaluation (final_eval.json, mafac/finals.py) of `episodes` greedy episodes
     (default 10 x env.test_n_envs) of its checkpoint: the same seeds, so the same figures, as a
     bench computes at the end of the run. An existing one of that size at these env steps is kept,
-    and so is one of more episodes (then this one is played and returned, not recorded)."""
+    and so is one of more episodes (then this one is read off it, or played, and returned, not
+    recorded). A finished run without its checkpoint (a bench committed from another machine) is
+    answered from its stored final evaluation where that holds the episodes asked for."""
     from mafac import finals
 
     if episodes is not None and episodes <= 0:
         raise MafacError(f"bad value {episodes!r} for --episodes; it must be > 0")
+    if Path(run_dir).is_dir() and not (Path(run_dir) / CHECKPOINT).exists():
+        return _final_without_checkpoint(Path(run_dir), episodes)
     run = open_run(Path(run_dir), None, seed=0)
     try:
         n = episodes or finals.FINAL_EPISODES_FACTOR * run.cfg.env.test_n_envs
@@ -93,3 +97,25 @@ def final_evaluation(run_dir: Path, episodes: Optional[int] = None) -> Dict[str,
                                keep_larger=True)
     finally:
         run.env.close()
+
+
+def _final_without_checkpoint(run_dir: Path, episodes: Optional[int]) -> Dict[str, object]:
+    """`final_evaluation` of a run whose checkpoint is gone: the stored final evaluation of its last
+    policy (all of it, or its first `episodes`), or an error saying why it cannot be had."""
+    from mafac import finals
+
+    cfg = config_from_dict(load_yaml(run_dir / CONFIG_YAML))
+    info = RunInfo.load(run_dir)
+    n = episodes or finals.FINAL_EPISODES_FACTOR * cfg.env.test_n_envs
+    data = finals.read_final(run_dir)
+    if data is not None and int(data["env_steps"]) == info.env_steps:
+        if finals.is_current(data, n, info.env_steps):
+            return data
+        derived = finals.first(data, n, cfg.env.test_n_envs)
+        if derived is not None:
+            return derived
+    stored = "none" if data is None else f"{data['episodes']} episodes at {int(data['env_steps']):,} env steps"
+    if data is not None and any(k not in data for k in ("timed_out", "length")):
+        stored += ", written before per-episode time-outs and lengths were kept"
+    raise MafacError(f"{run_dir} holds no {CHECKPOINT} to play, and its stored final evaluation ({stored}) does not "
+                     f"give {n} episodes of the policy at {info.env_steps:,} env steps")

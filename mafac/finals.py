@@ -9,8 +9,11 @@ every run (`--final-episodes`, default 10 x env.test_n_envs); `mafac train` when
 `play_final`, with seeds from the run's own `final_episodes` stream (mafac/seeding.py), so the same
 checkpoint gives the same figures whichever of them computed it.
 
-The file keeps every episode's outcome (won, return), not just the means: marl-eval bootstraps over
-them, and a reader can recompute any rate.
+The file keeps every episode's outcome (won, return, time-out, length), not just the means:
+marl-eval bootstraps over them, a reader can recompute any rate, and a final evaluation of fewer
+episodes is read off the stored one without the checkpoint (`first`): round r of play is seeded
+from child r alone, so 128 episodes are exactly the first 128 of 320. A bench finished on one
+machine and committed without checkpoints still gets its 128-episode finals on another.
 """
 
 from __future__ import annotations
@@ -52,8 +55,27 @@ def _result(played: GreedyEpisodes, env_steps: int, per_evaluation: int) -> Dict
         "episodes": int(len(played.won)), "env_steps": int(env_steps), "per_evaluation_episodes": int(per_evaluation),
         **{k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in played.summary().items()},
         "won": [int(x) for x in played.won], "returns": [round(float(x), 6) for x in played.returns],
-        "aborted": [int(x) for x in played.aborted],
+        "aborted": [int(x) for x in played.aborted], "timed_out": [int(x) for x in played.timed_out],
+        "length": [int(x) for x in played.length],
     }
+
+
+def first(data: Optional[Dict[str, object]], episodes: int, per_evaluation: int) -> Optional[Dict[str, object]]:
+    """The final evaluation of the first `episodes` of a stored one, as playing them would give it;
+    None where it cannot be read off: fewer episodes stored, rounds of another size (each round is
+    one episode per env, so the prefix property needs the same env.test_n_envs), or a file from
+    before every per-episode field was kept. Returns were stored rounded to 1e-6, so test_return
+    may differ from a replay's in the last digits; every rate is exact."""
+    if data is None or int(data["episodes"]) < episodes or int(data.get("per_evaluation_episodes", -1)) != per_evaluation:
+        return None
+    if any(k not in data for k in _PER_EPISODE):
+        return None
+    played = GreedyEpisodes(*(np.asarray(data[k], dtype=t)[:episodes] for k, t in _PER_EPISODE.items()))
+    return _result(played, int(data["env_steps"]), per_evaluation)
+
+
+# GreedyEpisodes' fields, in order, with the dtype each is stored as
+_PER_EPISODE = {"won": bool, "returns": np.float64, "timed_out": bool, "length": np.int64, "aborted": bool}
 
 
 def read_final(run_dir: Path) -> Optional[Dict[str, object]]:
@@ -101,7 +123,12 @@ def evaluate(run_dir: Path, runner: Runner, seed: int, episodes: int, env_steps:
         old = None
     if is_current(old, episodes, env_steps):
         return old  # type: ignore[return-value]
+    larger = keep_larger and old is not None and int(old["env_steps"]) == env_steps and int(old["episodes"]) > episodes
+    if larger:
+        derived = first(old, episodes, per_evaluation)
+        if derived is not None:
+            return derived
     played = play_final(runner, seed, episodes)
-    if keep_larger and old is not None and int(old["env_steps"]) == env_steps and int(old["episodes"]) > episodes:
+    if larger:
         return _result(played, env_steps, per_evaluation)
     return record(run_dir, played, env_steps, per_evaluation)

@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 
 from mafac.analysis import export, load_results, table_frame
+from mafac.errors import MafacError
 from mafac.evaluation import final_evaluation
 from mafac.rundir import FINAL_EVAL_JSON, METRICS_CSV, STATUS_DONE, RunInfo
 from mafac.seeding import RunSeeds
@@ -63,6 +64,20 @@ def test_bench_final_evaluation_is_the_tables_figure_and_reproducible(tmp_path, 
     four = final_evaluation(run, episodes=4)
     assert four["episodes"] == 4 and four["won"] == six["won"][:4] and four["returns"] == six["returns"][:4]
     assert json.loads((run / FINAL_EVAL_JSON).read_text()) == six
+    # ...read off the stored six without playing: a file that lacks per-episode lengths (as written
+    # before they were kept) makes it play them, and the played four are the read-off four
+    old_format = {k: v for k, v in six.items() if k not in ("timed_out", "length")}
+    (run / FINAL_EVAL_JSON).write_text(json.dumps(old_format))
+    assert final_evaluation(run, episodes=4) == four
+    assert four["length"] == six["length"][:4] and four["timed_out"] == six["timed_out"][:4]
+    # a finished run without its checkpoint (committed from another machine): answered from the
+    # stored evaluation when it holds the episodes, else one line saying why not
+    (run / FINAL_EVAL_JSON).write_text(json.dumps(six))
+    (run / "checkpoint.pt").unlink()
+    assert final_evaluation(run, episodes=4) == four and final_evaluation(run, episodes=6) == six
+    (run / FINAL_EVAL_JSON).write_text(json.dumps(old_format))
+    with pytest.raises(MafacError, match="written before per-episode time-outs and lengths were kept"):
+        final_evaluation(run, episodes=4)
     # (a rerun with current final evaluations is a no-op: tests/test_bench.py's end-to-end test)
 
 
@@ -122,3 +137,47 @@ def test_marl_eval_accepts_the_export_of_maps_with_different_budgets(tmp_path, c
     # the absolute metric: every final episode, or the last evaluation where there is none
     assert q3["absolute_metrics"]["test_win_rate"] == [1.0] * 30 + [0.0] * 10
     assert tree["smax"]["8m"]["qmix"]["run_2"]["absolute_metrics"]["test_win_rate"] == [pytest.approx(0.9)]
+
+
+# -- benchmarks/final_eval.py on a bench finished on two machines ------------------------------------
+
+def _stored_run(root: Path, seed: int, status: str, env_steps: int, won, old_format: bool = False) -> Path:
+    """A run dir as a bench leaves it in git: run.json, config.yaml and final_eval.json, no checkpoint."""
+    from mafac.config import build_config
+
+    d = root / "runs" / f"qmix__3m__s{seed}"
+    d.mkdir(parents=True)
+    cfg = build_config("qmix", "3m", seed=seed, overrides=["env.test_n_envs=4"])
+    (d / "config.yaml").write_text(cfg.to_yaml())
+    RunInfo("qmix", "3m", "smax", seed, status, env_steps, 1000).save(d)
+    n = len(won)
+    data = {"episodes": n, "env_steps": env_steps, "per_evaluation_episodes": 4, "test_win_rate": float(np.mean(won)),
+            "won": won, "returns": [float(w) for w in won], "aborted": [0] * n}
+    if not old_format:
+        data.update(timed_out=[1 - w for w in won], length=[10 + i for i in range(n)])
+    (d / FINAL_EVAL_JSON).write_text(json.dumps(data))
+    return d
+
+
+def test_final_eval_script_reads_finals_off_stored_runs_and_keeps_earlier_rows(tmp_path):
+    root = tmp_path / "b"
+    _stored_run(root, 0, STATUS_DONE, 1000, [1, 1, 0, 0, 1, 1, 1, 1])  # first 4: 0.5
+    _stored_run(root, 1, STATUS_DONE, 1000, [1] * 8, old_format=True)  # only an earlier CSV row can give it
+    _stored_run(root, 2, STATUS_DONE, 1000, [0] * 8, old_format=True)  # nor that: skipped, named
+    _stored_run(root, 3, "running", 400, [1] * 8)  # unfinished: skipped, whatever it stores
+    (root / "final_eval_4.csv").write_text(
+        "run,algo,map,seed,env_steps,episodes,test_win_rate,test_timeout_rate,test_episode_length\n"
+        "qmix__3m__s1,qmix,3m,1,1000,4,0.75,0.25,33.5\n")
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "final_eval.py"
+    out = subprocess.run([sys.executable, str(script), str(root), "--episodes", "4"], capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode == 0, out.stderr
+    lines = {ln.split(":")[0]: ln for ln in out.stdout.splitlines() if ln.startswith("qmix__")}
+    assert "win 0.500 (time-outs 0.500, mean length 11.5) over 4 episodes" in lines["qmix__3m__s0"]
+    assert "kept from final_eval_4.csv" in lines["qmix__3m__s1"]
+    assert "skipped" in lines["qmix__3m__s2"] and "written before per-episode" in lines["qmix__3m__s2"]
+    assert "skipped (not finished: running, 400 of 1,000 env steps)" in lines["qmix__3m__s3"]
+    table = pd.read_csv(root / "final_eval_4.csv")
+    assert table["run"].tolist() == ["qmix__3m__s0", "qmix__3m__s1"]
+    assert table["test_win_rate"].tolist() == [0.5, 0.75] and table["test_episode_length"].tolist() == [11.5, 33.5]
+    assert "| 3m | qmix | 0.625 | 0.500 / 0.750 |" in out.stdout
