@@ -120,14 +120,17 @@ def checkpointed_at_most_half(run_jsons, steps: int) -> bool:
     return any(0 < i["env_steps"] <= steps // 2 for i in infos)
 
 
-def sigkill_when(cmd, ready, timeout: float, what: str) -> None:
-    """Start `cmd` in its own session, poll `ready()`, then kill -9 its whole process group."""
+def sigkill_when(cmd, ready, timeout: float, what: str, sig: int = 9, stderr=None) -> int:
+    """Start `cmd` in its own session, poll `ready()`, then send `sig` (default kill -9) to its whole
+    process group, as a terminal's Ctrl-C (SIGINT, 2) reaches every process of the foreground job;
+    wait for it and return its exit code. `stderr`: a path that receives its stderr (a file, not a
+    pipe nobody reads while it runs, which a progress bar could fill and block)."""
     import os
-    import signal
     import subprocess
     import time
 
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    err = open(stderr, "w") if stderr else subprocess.DEVNULL
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=err, start_new_session=True)
     deadline = time.time() + timeout
     try:
         while not ready():
@@ -135,5 +138,12 @@ def sigkill_when(cmd, ready, timeout: float, what: str) -> None:
                 pytest.fail(f"{what} in time")
             time.sleep(0.05)
     finally:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
+        os.killpg(proc.pid, sig)
+        try:
+            code = proc.wait(timeout=120)
+        except subprocess.TimeoutExpired:  # a signal it ignored: do not leave it running
+            os.killpg(proc.pid, 9)
+            code = proc.wait()
+        if stderr:
+            err.close()
+    return code

@@ -103,6 +103,30 @@ def test_sigkill_then_resume_equals_uninterrupted(tmp_path, tiny_overrides):
 
 
 @pytest.mark.slow
+def test_ctrl_c_records_the_session_then_resume_adds_one(tmp_path, tiny_overrides):
+    """Ctrl-C is not kill -9: the bench says how to resume and records the interrupted session's wall
+    time in summary.json, so the bench's total cost (mafac table's footer) counts every session."""
+    steps = 1200
+    cmd = _bench(tmp_path, "c", algos="qmix", seeds="1", steps=steps, tiny=tiny_overrides)
+    root = tmp_path / "c"
+    code = sigkill_when(cmd, lambda: checkpointed_at_most_half(root.glob("runs/*/run.json"), steps), 300,
+                        "no run reached a checkpoint", sig=2, stderr=tmp_path / "err.txt")
+    err = (tmp_path / "err.txt").read_text()
+    assert code == 130 and f"interrupted; rerun the same command to resume ({root})" in err, err[-2000:]
+    assert "Traceback" not in err
+    summary = json.loads((root / "summary.json").read_text())
+    [session] = summary["sessions"]
+    assert session["interrupted"] is True and session["wall_s"] > 0
+    assert summary["runs"]["qmix__3m__s0"]["status"] == "running"
+    resumed = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    summary = json.loads((root / "summary.json").read_text())
+    assert [s.get("interrupted", False) for s in summary["sessions"]] == [True, False]
+    assert summary["runs"]["qmix__3m__s0"]["status"] == "done"
+    assert "over 2 session(s)" in (root / "table.md").read_text()
+
+
+@pytest.mark.slow
 def test_failed_run_is_isolated_and_reported(tmp_path, tiny_overrides):
     # an absurd learning rate, given through --config: the loss is non-finite at the first update
     cfg = tmp_path / "cfg.yaml"

@@ -194,6 +194,10 @@ def _run_locked(bench: Bench, jobs: List[Job], resolved: Dict[str, object], conf
         executor_cls(bench.workers, bench.address).run(payloads, on_done, progress.poll)
     except KeyboardInterrupt:
         progress.close()
+        # the session's wall time is part of the bench's cost: recorded before the resume
+        # (a kill -9 cannot be; its session is missing from the total)
+        write_json(root / SUMMARY_JSON, {"name": name, "runs": {j.name: _result_from_dir(j) for j in jobs},
+                                         "sessions": _sessions(root, started, interrupted=True)})
         click.echo(f"interrupted; rerun the same command to resume ({root})", err=True)
         raise
     progress.close()
@@ -224,9 +228,10 @@ def _run_locked(bench: Bench, jobs: List[Job], resolved: Dict[str, object], conf
     return 0
 
 
-def _sessions(root: Path, started: float) -> List[Dict[str, object]]:
-    """Every invocation that worked on this bench (a resumed bench has several): start, end, wall
-    seconds, so a bench's cost is read from its results (`mafac table` prints the total)."""
+def _sessions(root: Path, started: float, interrupted: bool = False) -> List[Dict[str, object]]:
+    """Every invocation that worked on this bench (a resumed bench has several, interrupted ones
+    marked): start, end, wall seconds, so a bench's cost is read from its results (`mafac table`
+    prints the total)."""
     import json
 
     try:
@@ -235,8 +240,9 @@ def _sessions(root: Path, started: float) -> List[Dict[str, object]]:
         earlier = []
     end = time.time()
     fmt = "%Y-%m-%d %H:%M:%S"
-    return list(earlier) + [{"started": time.strftime(fmt, time.localtime(started)),
-                             "ended": time.strftime(fmt, time.localtime(end)), "wall_s": round(end - started, 1)}]
+    this = {"started": time.strftime(fmt, time.localtime(started)), "ended": time.strftime(fmt, time.localtime(end)),
+            "wall_s": round(end - started, 1)}
+    return list(earlier) + [dict(this, interrupted=True) if interrupted else this]
 
 
 def _result_from_dir(job: Job) -> Dict[str, object]:
