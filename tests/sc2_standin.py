@@ -80,7 +80,9 @@ class StandInSC2:
         standin_close_s: float = 0.0,
         standin_restart_every: Optional[int] = None,  # every n-th step, SMAC's restart path
         standin_log: Optional[str] = None,  # file to append "launch <game pid>" / "closed <game pid>" to
+        standin_init_s: float = 0.0,  # a slow start (SMAC's imports on a loaded machine)
     ):
+        time.sleep(standin_init_s)
         self.n_agents, self.n_enemies, self.episode_limit = MAPS[map_name]  # KeyError like SMAC
         if standin_episode_limit is not None:
             self.episode_limit = standin_episode_limit

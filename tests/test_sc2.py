@@ -336,14 +336,16 @@ def test_env_constructor_failure_in_worker_is_reported(make_env):
 
 def test_unresponsive_worker_times_out(make_env, game_log):
     # A killed-but-silent SC2 is covered above; here the worker lives but never answers, and
-    # cannot close its game: the last resort kills the worker's whole session, game included.
-    env = make_env(n_envs=1, timeout_s=0.5, standin_log=str(game_log.path))
+    # cannot close its game: the last resort kills the worker's whole session, game included. The
+    # short timeout is for replies only: the worker's start (an interpreter, seconds on a loaded CI
+    # machine) is not held to it, and 2 s leaves the first, unstopped reset room on a slow one.
+    env = make_env(n_envs=1, timeout_s=2.0, standin_log=str(game_log.path))
     env.reset()
     pid, games = env.worker_pids[0], game_log.launched
     os.kill(pid, signal.SIGSTOP)  # alive, silent
     try:
         start = time.monotonic()
-        with pytest.raises(MafacError, match="sc2 worker 0 crashed: no reply within 0.5 s"):
+        with pytest.raises(MafacError, match="sc2 worker 0 crashed: no reply within 2 s"):
             env.reset()
         assert time.monotonic() - start < 15.0
         assert wait_gone([pid] + games, 2.0)
@@ -352,6 +354,12 @@ def test_unresponsive_worker_times_out(make_env, game_log):
             os.kill(pid, signal.SIGCONT)  # in case close() left it stopped
         except ProcessLookupError:
             pass
+
+
+def test_a_slow_start_is_not_a_hang(make_env):
+    # timeout_s is for a game that stops answering; a worker still importing is not one.
+    env = make_env(n_envs=2, timeout_s=0.3, standin_init_s=1.0)
+    assert env.reset().obs.shape[:2] == (2, 3)
 
 
 def test_workers_exit_when_the_parent_is_killed(tmp_path, game_log):

@@ -25,6 +25,9 @@ from mafac.errors import MafacError, unknown
 
 _POLL_S = 0.05  # how often a waiting parent checks that the worker is still alive
 _CLOSE_GRACE_S = 10.0  # time SC2 gets to shut down cleanly before its worker is terminated
+# A spawned worker first starts an interpreter and imports SMAC: seconds on a loaded machine, before
+# any game exists. A short `timeout_s` is meant for hung games, so the start gets at least this.
+_STARTUP_S = 120.0
 
 
 # -- the batched env ----------------------------------------------------------------------------
@@ -35,7 +38,8 @@ class SC2Env(BatchedEnv):
     Extra keywords are StarCraft2Env's (defaults: `SMAC_DEFAULTS`). `env_factory` ("module:attr")
     names the class each worker builds; it is a string so that it crosses the process boundary,
     and only the default SMAC class gets the installation checks. `timeout_s` bounds the wait for
-    any single reply (the first reset launches SC2, which can take a minute).
+    any single reply (the first reset launches SC2, which can take a minute); the workers' own start
+    gets at least two minutes whatever it is.
     """
 
     name = "sc2"
@@ -87,7 +91,7 @@ class SC2Env(BatchedEnv):
             self._conns.append(parent_end)
             self._procs.append(proc)
 
-        infos = self._broadcast(sc2_worker.INFO, [None] * self.n_envs)
+        infos = self._broadcast(sc2_worker.INFO, [None] * self.n_envs, max(self._timeout_s, _STARTUP_S))
         first = infos[0]
         self._info = EnvInfo(
             n_agents=int(first["n_agents"]),
@@ -182,7 +186,7 @@ class SC2Env(BatchedEnv):
             raise ValueError(f"action {int(actions[env, agent])} is not available to agent {agent} in env {env}")
         return actions.astype(np.int64)
 
-    def _broadcast(self, command: str, payloads: List[Any]) -> List[Any]:
+    def _broadcast(self, command: str, payloads: List[Any], timeout_s: Optional[float] = None) -> List[Any]:
         """Send to every worker first, then collect: the games step concurrently."""
         if self._closed or not self._finalizer.alive:
             raise RuntimeError("SC2Env is closed")
@@ -191,10 +195,11 @@ class SC2Env(BatchedEnv):
                 conn.send((command, payload))
             except (BrokenPipeError, EOFError, OSError):
                 self._crash(i, self._exit_reason(i))
-        deadline = time.monotonic() + self._timeout_s
-        return [self._receive(i, deadline) for i in range(self.n_envs)]
+        timeout_s = self._timeout_s if timeout_s is None else timeout_s
+        deadline = time.monotonic() + timeout_s
+        return [self._receive(i, deadline, timeout_s) for i in range(self.n_envs)]
 
-    def _receive(self, i: int, deadline: float) -> Any:
+    def _receive(self, i: int, deadline: float, timeout_s: float) -> Any:
         conn, proc = self._conns[i], self._procs[i]
         while True:
             try:
@@ -206,7 +211,7 @@ class SC2Env(BatchedEnv):
             if not proc.is_alive() and not _readable(conn):
                 self._crash(i, self._exit_reason(i))
             if time.monotonic() > deadline:
-                self._crash(i, f"no reply within {self._timeout_s:g} s", grace_s=0.0)  # hung
+                self._crash(i, f"no reply within {timeout_s:g} s", grace_s=0.0)  # hung
         if status != "ok":
             # The worker is exiting through env.close(): let it finish closing its game.
             self._crash(i, str(payload), grace_s=_CLOSE_GRACE_S)
