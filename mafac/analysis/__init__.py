@@ -3,11 +3,25 @@ matrix-game joint-action tables read off trained networks (`qtables`).
 
 `load_results` is the one loader; `write_table` and `write_plots` are what `mafac bench` calls at
 its end; `export` writes marl-eval JSON.
+
+The names load on first use: pandas, scipy and seaborn cost about 2 s of CPU to import, which every
+`mafac train` and every bench worker would pay for a table they never draw.
 """
 
-from mafac.analysis.export import export
-from mafac.analysis.load import Results, Skipped, load_results
-from mafac.analysis.plots import write_plots
-from mafac.analysis.table import table_frame, write_table
+from __future__ import annotations
 
-__all__ = ["Results", "Skipped", "export", "load_results", "table_frame", "write_plots", "write_table"]
+import importlib
+from typing import Any
+
+REPS = 2000  # bootstrap resamples for every confidence interval (the CLI's --reps default)
+
+_HOMES = {"export": "export", "Results": "load", "Skipped": "load", "load_results": "load",
+          "write_plots": "plots", "table_frame": "table", "write_table": "table"}
+
+__all__ = ["REPS", "Results", "Skipped", "export", "load_results", "table_frame", "write_plots", "write_table"]
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _HOMES:
+        raise AttributeError(f"module 'mafac.analysis' has no attribute {name!r}")
+    return getattr(importlib.import_module(f"mafac.analysis.{_HOMES[name]}"), name)

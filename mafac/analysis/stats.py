@@ -29,7 +29,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats as sps
 
-REPS = 2000
+from mafac.analysis import REPS
+
 SEED = 0
 AGGREGATES = ("median", "iqm", "mean", "optimality_gap")
 

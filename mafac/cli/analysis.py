@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import click
 
-from mafac.analysis.stats import REPS
+from mafac.analysis import REPS
 
 RESULTS_HELP = ("RESULTS: bench dirs (results/<name>/), any trees of run dirs, or single run dirs. Several that hold "
                 "different maps (a bench per map) merge into one table with an aggregate row; several that hold "
