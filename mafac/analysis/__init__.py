@@ -15,7 +15,7 @@ from typing import Any
 
 REPS = 2000  # bootstrap resamples for every confidence interval (the CLI's --reps default)
 
-_HOMES = {"export": "export", "Results": "load", "Skipped": "load", "load_results": "load",
+_HOMES = {"export": "marl_eval", "Results": "load", "Skipped": "load", "load_results": "load",
           "write_plots": "plots", "table_frame": "table", "write_table": "table"}
 
 __all__ = ["REPS", "Results", "Skipped", "export", "load_results", "table_frame", "write_plots", "write_table"]

@@ -64,7 +64,7 @@ def plot(results, metric, out, reps) -> None:
 def export(results, fmt, out, points) -> None:
     """Export the runs' evaluations as JSON for marl-eval (valid for its checker: a common grid of
     evaluation points, the final evaluations as absolute metrics)."""
-    from mafac.analysis.export import export as write_export
+    from mafac.analysis.marl_eval import export as write_export
 
     path = write_export(list(results), fmt, out, points, say=lambda line: click.echo(line, err=True))
     click.echo(f"wrote {path}")

@@ -49,6 +49,7 @@ import math
 import os
 import sys
 import types
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any, List, Sequence
 
@@ -371,6 +372,30 @@ def _batch_step(spec: SMAXSpec, n_envs: int, key, env_states, actions, keep_step
     return out + (stepped,) if keep_stepped else out
 
 
+# The jitted reset/step of each (map, n_envs, options) this process has built, most recent last.
+# Tracing SMAX's step costs 2-3 CPU s per shape, more than a tiny run's training: a run whose test
+# envs match its training envs, a resumed or re-evaluated run, and a test session's many runs of one
+# shape trace it once per process, not once per env object.
+_JITTED: "OrderedDict[tuple, tuple]" = OrderedDict()
+_JITTED_KEPT = 16
+
+
+def _jitted(jax: Any, spec: "SMAXSpec", key: tuple) -> tuple:
+    if key in _JITTED:
+        _JITTED.move_to_end(key)
+        return _JITTED[key]
+    n_envs = key[1]
+    batch_reset = functools.partial(_batch_reset, spec, n_envs)
+    batch_step = functools.partial(_batch_step, spec, n_envs)
+    fns = (jax.jit(batch_reset), jax.jit(batch_step, donate_argnums=(1,)),
+           # compiled on first use: only `mafac render` asks for the pre-reset states
+           jax.jit(lambda k, s, a: batch_step(k, s, a, keep_stepped=True)))
+    _JITTED[key] = fns
+    while len(_JITTED) > _JITTED_KEPT:
+        _JITTED.popitem(last=False)
+    return fns
+
+
 class SMAXEnv(BatchedEnv):
     name = "smax"
     uses_jaxmarl = True
@@ -396,12 +421,7 @@ class SMAXEnv(BatchedEnv):
         n_allies, n_actions = spec.n_allies, spec.n_actions
         self._layout = StateLayout(n_allies, env.num_enemies, spec.n_types, n_actions,
                                    state_last_action and normalize_state, normalize_state)
-        batch_reset = functools.partial(_batch_reset, spec, n_envs)
-        batch_step = functools.partial(_batch_step, spec, n_envs)
-        self._batch_reset = jax.jit(batch_reset)
-        self._batch_step = jax.jit(batch_step, donate_argnums=(1,))
-        # compiled on first use: only `mafac render` asks for the pre-reset states
-        self._batch_step_kept = jax.jit(lambda k, s, a: batch_step(k, s, a, keep_stepped=True))
+        self._batch_reset, self._batch_step, self._batch_step_kept = _jitted(jax, spec, (map_name, n_envs, repr(opt)))
         a, o = n_allies, int(env.obs_size)
         s = self._layout.dim if normalize_state else int(env.state_size)
         # (name, width, shape per env, dtype) in the packed step output's column order
