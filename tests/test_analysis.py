@@ -382,6 +382,7 @@ def test_check_reference_agrees_with_a_rerun_and_flags_a_broken_learner(bench, t
     assert "1 cell(s) outside tolerance" in diff.stdout
 
 
+@pytest.mark.slow
 def test_check_reference_bad_input_is_one_line(bench, tmp_path):
     missing = _check_reference(tmp_path / "nowhere", bench)
     assert missing.returncode == 2 and "nowhere" in missing.stderr and len(missing.stderr.splitlines()) == 1

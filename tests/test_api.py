@@ -20,6 +20,7 @@ def readme_snippet() -> str:
     return re.search(r"```python\n(.*?)```", section, re.S).group(1)
 
 
+@pytest.mark.slow
 def test_readme_snippet_runs_as_written(tmp_path, monkeypatch):
     import matplotlib
 

@@ -173,6 +173,8 @@ def test_plan_prints_the_header_and_estimate_and_runs_nothing(tmp_path):
 
 
 def test_changed_grid_is_refused_unless_forced(tmp_path):
+    # Also the CI tier's one whole `mafac bench` (on the matrix game: no SMAX compile): runs, manifest,
+    # a finished run counted as done, the end's tables.
     common = ["--env", "matrix", "--preset", "matrix", "--maps", "qtran_game", "--seeds", "1", "--steps", "200",
               "--workers", "1", "--out-root", str(tmp_path), "--name", "g", "--set", "run.test_interval=100", "--no-probe"]
     assert subprocess.run(MAFAC + ["bench", "--algos", "vdn"] + common, capture_output=True, timeout=300).returncode == 0
@@ -182,6 +184,9 @@ def test_changed_grid_is_refused_unless_forced(tmp_path):
     forced = subprocess.run(MAFAC + ["bench", "--algos", "vdn,qmix", "--force"] + common, capture_output=True, text=True, timeout=300)
     assert forced.returncode == 0, forced.stderr[-2000:]
     assert json.loads((tmp_path / "g" / "manifest.json").read_text())["grid"]["algos"] == ["vdn", "qmix"]
+    table = (tmp_path / "g" / "table.md").read_text()
+    assert "vdn" in table and "qmix" in table and "qtran_game" in table
+    assert {p.name for p in (tmp_path / "g" / "runs").iterdir()} == {"vdn__qtran_game__s0", "qmix__qtran_game__s0"}
 
 
 @pytest.mark.parametrize("args,needle", [

@@ -45,6 +45,7 @@ def test_a_run_that_does_not_fit_is_one_line_with_the_fix():
     check_fits("this run", mem, cfg.replay.capacity, budget=mem.total)  # exactly enough is enough
 
 
+@pytest.mark.slow
 def test_train_refuses_an_oversized_replay_before_anything_runs(tmp_path):
     proc = subprocess.run(MAFAC + ["train", "--map", "27m_vs_30m", "--set", "replay.capacity=200000", "--out",
                                    tmp_path / "run"], capture_output=True, text=True, timeout=120)

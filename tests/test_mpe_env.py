@@ -224,6 +224,7 @@ def test_list_memory_and_bench_budget_cover_the_maps():
         assert m in BENCH_STEPS  # (its wall time is probed per machine: mafac/benchmark/throughput.py)
 
 
+@pytest.mark.slow
 def test_train_through_the_cli(tmp_path):
     import csv
     import json

@@ -184,6 +184,7 @@ def test_unknown_name_mentions_failed_plugins(plugin_site):
     assert "unknown algorithm 'nosuch'" in line and "broken" in line and "mafac list" in line
 
 
+@pytest.mark.slow
 def test_builtins_and_a_plugin_env_train_beside_broken_plugins(plugin_site, tmp_path):
     """`vdn` is still mafac's own although a plugin claims the name; the env backend comes from a plugin."""
     run = tmp_path / "run"
@@ -210,6 +211,7 @@ def test_builtins_and_a_plugin_env_train_beside_broken_plugins(plugin_site, tmp_
 
 
 # -- the example plugin: the whole product ------------------------------------------------------------
+@pytest.mark.slow
 def test_example_trains_on_smax(tmp_path, tiny_overrides):
     require_example()
     run = tmp_path / "wvdn"
@@ -258,6 +260,7 @@ def documented_plugin():
     pytest.skip("no 'Write your own mixer' guide in docs/plugins.md")
 
 
+@pytest.mark.slow
 def test_documented_plugin_works(tmp_path):
     import re
     tomllib = pytest.importorskip("tomllib")  # Python >= 3.11

@@ -27,7 +27,7 @@ def _env(smax_env, map_name):
     return smax_env("3m", 4, max_steps=LIMIT) if map_name == "3m" else smax_env("8m", 2)
 
 
-@pytest.mark.parametrize("map_name", ["3m", "8m"])
+@pytest.mark.parametrize("map_name", ["3m", pytest.param("8m", marks=pytest.mark.slow)])
 def test_shapes_dtypes_and_info(smax_env, random_actions, map_name):
     env = _env(smax_env, map_name)
     info = env.info
@@ -139,6 +139,7 @@ def test_won_and_lost_battles_terminate(smax_env):
     assert seen["won"] <= seen["terminated"]
 
 
+@pytest.mark.slow
 def test_8m_random_play_invariants(smax_env, random_actions):
     env = _env(smax_env, "8m")
     seen = _play(env, random_actions, 25)

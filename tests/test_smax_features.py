@@ -177,6 +177,7 @@ def test_state_layout_names_and_last_action(smax_env):
     assert (tail.sum(-1)[~tr.done] == 1).all()
 
 
+@pytest.mark.slow
 def test_state_without_last_action_and_raw_state(smax_env):
     plain = smax_env("3m", 4, max_steps=16, state_last_action=False)
     assert plain.info.state_dim == 6 * plain._layout.unit_dim

@@ -27,6 +27,7 @@ def smax():
     return _import_smax()
 
 
+@pytest.mark.slow
 def test_extra_enemies_get_the_drawn_types_not_marines(smax):
     """3 allies vs 5 enemies: the two extra enemies' types are uniform over the six SMAX types (JaxMARL's
     own draw leaves them all marines), the first three mirror the allies, the allies are uniform."""
@@ -47,6 +48,7 @@ def test_extra_enemies_get_the_drawn_types_not_marines(smax):
     assert (upstream[:, 6:] == 0).all() and len(np.unique(upstream[:, :3])) == N_TYPES
 
 
+@pytest.mark.slow
 def test_every_start_is_inside_the_map(smax):
     """smacv2_20_units: no unit starts on or past a wall (JaxMARL's own draw puts about 1 unit in 75
     there, in 18% of episodes, and walls_cause_death kills it on the first step); both of its

@@ -46,6 +46,7 @@ def test_missing_package_is_one_line(tmp_path, monkeypatch):
     assert str(exc.value) == "run.tensorboard=true needs the tensorboard package: pip install 'mafac[tensorboard]'"
 
 
+@pytest.mark.slow
 def test_resumed_run_keeps_what_it_logged_up_to_its_checkpoint(tmp_path):
     """A run stopped at its checkpoint (1008 env steps) and resumed: the events hold every
     metrics.csv row once, the checkpoint's own row and the updates made at its env steps included

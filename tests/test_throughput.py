@@ -27,6 +27,7 @@ def _plan(bench: Bench, skip=None):
     return est, said
 
 
+@pytest.mark.slow
 def test_a_probe_is_cached_per_cost_and_reused(tmp_path, monkeypatch):
     """Matrix games (a probe is under a second): each (algo, map) is probed once, then the cache
     answers, for longer runs too; a config key that changes a cost is a new measurement."""
@@ -93,6 +94,7 @@ def test_unknown_when_nothing_may_be_measured(tmp_path, monkeypatch):
     assert _bench(tmp_path).variant("t0", tmp_path, {"learner.lr": 0.01}).probe is False
 
 
+@pytest.mark.slow
 def test_a_failing_probe_leaves_the_estimate_unknown_not_the_bench_failed(tmp_path, monkeypatch):
     monkeypatch.setenv("MAFAC_THROUGHPUT_CACHE", str(tmp_path / "tp.json"))
     bench = Bench.build("vdn", "climbing", 1, 2_000, workers=1, out_root=tmp_path, env="matrix", preset="matrix",

@@ -160,6 +160,7 @@ def test_resumed_run_keeps_its_wandb_run(matrix_run):
     assert [int(m["env_steps"]) for m in second] == [912, 1200]  # from the checkpoint on, not from 0
 
 
+@pytest.mark.slow
 def test_smax_run_logs_its_metrics(tmp_path, tiny_overrides, offline):
     pytest.importorskip("wandb", reason="pip install 'mafac[wandb]' (CI installs it)")
     run_dir = tmp_path / "run"
