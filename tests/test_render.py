@@ -103,8 +103,8 @@ def _play_scene(env, seed):
 
 # smacv2_5_units: mixed unit types, deaths, shots (the feature tests' shape: its compile is cached);
 # 3m: both teams in a band across the map, where only a zoomed camera fills the frame
-@pytest.mark.parametrize("map_name,n_envs,limit", [pytest.param("smacv2_5_units", 2, 30, marks=pytest.mark.slow),
-                                                       pytest.param("3m", 4, 16, marks=pytest.mark.slow)])
+@pytest.mark.slow
+@pytest.mark.parametrize("map_name,n_envs,limit", [("smacv2_5_units", 2, 30), ("3m", 4, 16)])
 def test_smax_frames_are_large_zoomed_and_labelled(smax_env, map_name, n_envs, limit):
     from mafac.rendering.play import frame_figure, grab
 

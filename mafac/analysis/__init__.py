@@ -18,7 +18,7 @@ REPS = 2000  # bootstrap resamples for every confidence interval (the CLI's --re
 _HOMES = {"export": "marl_eval", "Results": "load", "Skipped": "load", "load_results": "load",
           "write_plots": "plots", "table_frame": "table", "write_table": "table"}
 
-__all__ = ["REPS", "Results", "Skipped", "export", "load_results", "table_frame", "write_plots", "write_table"]
+__all__ = ["REPS", *_HOMES]
 
 
 def __getattr__(name: str) -> Any:

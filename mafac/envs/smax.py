@@ -380,11 +380,11 @@ _JITTED: "OrderedDict[tuple, tuple]" = OrderedDict()
 _JITTED_KEPT = 16
 
 
-def _jitted(jax: Any, spec: "SMAXSpec", key: tuple) -> tuple:
+def _jitted(jax: Any, spec: "SMAXSpec", map_name: str, n_envs: int, options: "SMAXConfig") -> tuple:
+    key = (map_name, n_envs, repr(options))  # the options decide the spec: they key it
     if key in _JITTED:
         _JITTED.move_to_end(key)
         return _JITTED[key]
-    n_envs = key[1]
     batch_reset = functools.partial(_batch_reset, spec, n_envs)
     batch_step = functools.partial(_batch_step, spec, n_envs)
     fns = (jax.jit(batch_reset), jax.jit(batch_step, donate_argnums=(1,)),
@@ -421,7 +421,7 @@ class SMAXEnv(BatchedEnv):
         n_allies, n_actions = spec.n_allies, spec.n_actions
         self._layout = StateLayout(n_allies, env.num_enemies, spec.n_types, n_actions,
                                    state_last_action and normalize_state, normalize_state)
-        self._batch_reset, self._batch_step, self._batch_step_kept = _jitted(jax, spec, (map_name, n_envs, repr(opt)))
+        self._batch_reset, self._batch_step, self._batch_step_kept = _jitted(jax, spec, map_name, n_envs, opt)
         a, o = n_allies, int(env.obs_size)
         s = self._layout.dim if normalize_state else int(env.state_size)
         # (name, width, shape per env, dtype) in the packed step output's column order
