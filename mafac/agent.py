@@ -59,33 +59,37 @@ class StepInputs:
 
 
 class DRQN(nn.Module):
-    """input layer -> ReLU -> GRU -> Q head."""
+    """input layer -> ReLU -> GRU -> Q head; with `layer_norm`, LayerNorm before the ReLU and on the
+    GRU output (PQN's way of keeping Q-learning stable without a target network)."""
 
-    def __init__(self, input_dim: int, hidden_dim: int, n_actions: int) -> None:
+    def __init__(self, input_dim: int, hidden_dim: int, n_actions: int, layer_norm: bool = False) -> None:
         super().__init__()
         self.hidden_dim = hidden_dim
         self.fc_in = nn.Linear(input_dim, hidden_dim)
         self.gru = nn.GRU(hidden_dim, hidden_dim, batch_first=True)
         self.fc_out = nn.Linear(hidden_dim, n_actions)
+        # Identity holds no parameters, so an agent without LayerNorm keeps its state_dict keys
+        self.norm_in = nn.LayerNorm(hidden_dim) if layer_norm else nn.Identity()
+        self.norm_out = nn.LayerNorm(hidden_dim) if layer_norm else nn.Identity()
 
     def step(self, inputs: torch.Tensor, hidden: torch.Tensor):
         """One step for a flat batch: inputs [N, in], hidden [N, H] -> (q [N, n_actions], hidden)."""
-        x = F.relu(self.fc_in(inputs)).unsqueeze(1)
+        x = F.relu(self.norm_in(self.fc_in(inputs))).unsqueeze(1)
         out, h = self.gru(x, hidden.unsqueeze(0))
         h = h.squeeze(0)
-        return self.fc_out(h), h
+        return self.fc_out(self.norm_out(h)), h
 
     def unroll(self, inputs: torch.Tensor):
         """Whole sequences from a zero state: inputs [N, T, in] -> (q [N, T, n_actions], hiddens [N, T, H])."""
-        x = F.relu(self.fc_in(inputs))
+        x = F.relu(self.norm_in(self.fc_in(inputs)))
         out, _ = self.gru(x)
-        return self.fc_out(out), out
+        return self.fc_out(self.norm_out(out)), out
 
 
 def build_agent(info: EnvInfo, cfg: AgentConfig) -> DRQN:
     """The agent network a config describes for an env: training, evaluation and tests all build it
     here, so a checkpoint's weights always fit the network they are loaded into."""
-    return DRQN(agent_input_dim(info, cfg), cfg.hidden_dim, info.n_actions)
+    return DRQN(agent_input_dim(info, cfg), cfg.hidden_dim, info.n_actions, cfg.layer_norm)
 
 
 @dataclass

@@ -36,6 +36,9 @@ class AgentConfig:
     hidden_dim: int = 64  # GRU width (PyMARL rnn_hidden_dim)
     obs_agent_id: bool = True
     obs_last_action: bool = True
+    # LayerNorm before each ReLU and on the GRU output: PQN's stabiliser for learning without a
+    # target network (off by default, so replay-learner checkpoints keep their parameters)
+    layer_norm: bool = False
 
 
 @dataclass
@@ -54,6 +57,12 @@ class ReplayConfig:
 
 @dataclass
 class LearnerConfig:
+    # replay: episode replay + target networks (PyMARL); online: no replay, no target network,
+    # each batch of fresh episodes trained on for a few epochs and dropped (PQN; mafac/online.py)
+    kind: str = "replay"
+    # float32 | bfloat16 (autocast of the networks' forward and backward) | auto (bfloat16 where
+    # the device computes it natively); parameters, optimiser state and TD targets stay float32
+    precision: str = "float32"
     gamma: float = 0.99
     lr: float = 5e-4
     # linear: lr falls linearly from `lr` at env step 0 to `lr_final` at run.t_max (PQN on SMAX
@@ -71,6 +80,15 @@ class LearnerConfig:
     td_lambda: float = 0.0  # 0 = one-step TD (PyMARL); pymarl2 uses 0.6
     n_step: int = 1  # n-step returns; > 1 only with td_lambda == 0 (the two are alternative targets)
     start_episodes: int = 32  # updates begin once this many episodes are stored
+
+
+@dataclass
+class OnlineConfig:
+    """The online learner's own settings (read only when learner.kind is online)."""
+
+    episodes_per_update: int = 32  # fresh finished episodes per update, then dropped
+    epochs: int = 2  # passes over each update's episodes
+    minibatches: int = 2  # gradient steps per pass
 
 
 @dataclass
@@ -97,6 +115,7 @@ class Config:
     exploration: ExplorationConfig = field(default_factory=ExplorationConfig)
     replay: ReplayConfig = field(default_factory=ReplayConfig)
     learner: LearnerConfig = field(default_factory=LearnerConfig)
+    online: OnlineConfig = field(default_factory=OnlineConfig)
     run: RunConfig = field(default_factory=RunConfig)
     mixer: Any = None  # the algorithm's own config dataclass
 
@@ -147,6 +166,16 @@ PRESETS: Dict[str, Dict[str, Any]] = {
         "learner.td_lambda": 0.6,
         "learner.train_every_episodes": 2,
     },
+    # The online learner (mafac/online.py, PQN-style): no replay, no target network, 32 envs,
+    # LayerNorm in the agent, each 32 fresh episodes trained on for epochs x minibatches steps.
+    "online": {
+        "learner.kind": "online",
+        "learner.optimizer": "adam",
+        "learner.lr": 1e-3,
+        "learner.td_lambda": 0.6,
+        "env.n_envs": 32,
+        "agent.layer_norm": True,
+    },
     # One-step matrix games: thousands of tiny episodes, so bigger, rarer updates.
     "matrix": {
         "env.backend": "matrix",
@@ -167,6 +196,8 @@ PRESETS: Dict[str, Dict[str, Any]] = {
 _ALLOWED = {
     "learner.optimizer": ("rmsprop", "adam"),
     "learner.lr_schedule": ("constant", "linear"),
+    "learner.kind": ("replay", "online"),
+    "learner.precision": ("float32", "bfloat16", "auto"),
     "replay.obs_dtype": ("float16", "float32"),
 }
 
@@ -259,7 +290,8 @@ def validate(cfg: Config) -> None:
             raise MafacError(f"bad value {value!r} for {key}; valid choices: {', '.join(choices)}")
     positive = ["env.n_envs", "env.test_n_envs", "learner.batch_size", "learner.train_every_episodes",
                 "learner.target_update_episodes", "learner.n_step", "replay.capacity", "run.t_max",
-                "run.test_interval", "agent.hidden_dim", "run.torch_threads"]
+                "run.test_interval", "agent.hidden_dim", "run.torch_threads", "online.episodes_per_update",
+                "online.epochs", "online.minibatches"]
     for key in positive:
         if get_key(cfg, key) <= 0:
             raise MafacError(f"bad value {get_key(cfg, key)!r} for {key}; it must be > 0")

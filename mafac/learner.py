@@ -19,12 +19,13 @@ from typing import Dict, Optional
 
 import torch
 
+from mafac import precision
 from mafac.agent import DRQN, agent_input_dim, build_inputs
 from mafac.config import Config
 from mafac.envs.base import EnvInfo
 from mafac.errors import MafacError
 from mafac.mixers.base import BatchView, MixInput, Mixer, TargetView, mask_unavailable, masked_mean
-from mafac.replay import EpisodeBatch
+from mafac.replay import EpisodeBatch, EpisodeBuffer
 
 class NonFiniteLoss(MafacError):
     """Raised when a loss turns NaN/inf: the run is recorded as failed, never silently continued."""
@@ -90,12 +91,8 @@ class Learner:
         in_dim = agent_input_dim(info, cfg.agent)
         self.extension = (None if ext_cls is None else
                           ext_cls(mixer, info, lambda hidden: DRQN(in_dim, hidden, info.n_actions)).to(self.device))
-        self.target_agent = copy.deepcopy(agent)
-        self.target_mixer = copy.deepcopy(mixer)
-        self.target_extension = copy.deepcopy(self.extension)
-        for net in (self.target_agent, self.target_mixer, self.target_extension):
-            for p in (net.parameters() if net is not None else ()):
-                p.requires_grad_(False)
+        self._make_targets()
+        self.autocast_dtype = precision.resolve(self.lc.precision, self.device)
         self.params = list(agent.parameters()) + list(mixer.parameters())
         if self.extension is not None:
             self.params += list(self.extension.parameters())
@@ -110,6 +107,32 @@ class Learner:
                                                  eps=self.lc.optim_eps, foreach=self._one_kernel)
         self.updates = 0
         self.last_target_update_episode = 0
+
+    def _make_targets(self) -> None:
+        """The networks TD targets bootstrap from: frozen copies, refreshed every
+        learner.target_update_episodes (the online learner bootstraps from the online ones)."""
+        self.target_agent = copy.deepcopy(self.agent)
+        self.target_mixer = copy.deepcopy(self.mixer)
+        self.target_extension = copy.deepcopy(self.extension)
+        for net in (self.target_agent, self.target_mixer, self.target_extension):
+            for p in (net.parameters() if net is not None else ()):
+                p.requires_grad_(False)
+
+    @staticmethod
+    def buffer_capacity(cfg: Config) -> int:
+        """Episodes the run's EpisodeBuffer holds."""
+        return cfg.replay.capacity
+
+    def train_due(self, buffer: EpisodeBuffer, since_train: int, episodes: int, env_steps: int):
+        """The updates that `since_train` newly finished episodes call for: (episodes still
+        counted towards the next update, [each update's stats])."""
+        lc, out = self.lc, []
+        if buffer.size < max(lc.batch_size, lc.start_episodes):
+            return 0, out
+        while since_train >= lc.train_every_episodes:
+            since_train -= lc.train_every_episodes
+            out.append(self.train(buffer.sample(lc.batch_size), episodes, env_steps))
+        return since_train, out
 
     def _inputs(self, batch: EpisodeBatch) -> torch.Tensor:
         """The agents' inputs [B*A, T+1, in], built once per batch for every network that reads them."""
@@ -142,16 +165,18 @@ class Learner:
         The one extra step per episode costs a few per cent of the target mixing, not of an update."""
         with torch.no_grad():
             flat = self._inputs(batch) if flat is None else flat
-            tq, th = self._unroll(self.target_agent, batch, flat)
-            chooser = online_q if self.lc.double_q else tq
-            greedy = mask_unavailable(chooser, batch.avail).argmax(dim=-1)  # [B, T+1, A]
-            tq_greedy = tq.gather(-1, greedy.unsqueeze(-1)).squeeze(-1)
-            at_greedy = MixInput(tq_greedy, greedy, batch.state, th, tq, batch.avail)
-            values = None
-            if self.target_extension is not None:
-                values = self.target_extension.bootstrap(TargetView(batch, flat, at_greedy))
-            if values is None:
-                values = self.target_mixer(at_greedy)
+            with precision.autocast(self.device, self.autocast_dtype):
+                tq, th = self._unroll(self.target_agent, batch, flat)
+                chooser = online_q if self.lc.double_q else tq
+                greedy = mask_unavailable(chooser, batch.avail).argmax(dim=-1)  # [B, T+1, A]
+                tq_greedy = tq.gather(-1, greedy.unsqueeze(-1)).squeeze(-1)
+                at_greedy = MixInput(tq_greedy, greedy, batch.state, th, tq, batch.avail)
+                values = None
+                if self.target_extension is not None:
+                    values = self.target_extension.bootstrap(TargetView(batch, flat, at_greedy))
+                if values is None:
+                    values = self.target_mixer(at_greedy)
+            values = values.float()  # the return recursion and the targets are float32 at any precision
             next_values = values[:, 1:]
             if self.lc.n_step == 1:  # config.validate allows n_step > 1 only with td_lambda == 0
                 targets = lambda_returns(batch.reward, batch.terminated, batch.mask, next_values,
@@ -161,8 +186,10 @@ class Learner:
                                         self.lc.n_step)
             return targets, values[:, :-1]
 
-    def batch_view(self, batch: EpisodeBatch) -> BatchView:
-        """The online side of one update on `batch` (with gradients), as a LossExtension sees it."""
+    def batch_view(self, batch: EpisodeBatch, target_side=None) -> BatchView:
+        """The online side of one update on `batch` (with gradients), as a LossExtension sees it.
+        `target_side`: (targets, greedy_target) formed beforehand (the online learner forms them
+        once per batch of fresh episodes, before its epochs); None forms them here."""
         flat = self._inputs(batch)
         q, h = self._unroll(self.agent, batch, flat)
         chosen_qs = q[:, :-1].gather(-1, batch.actions.unsqueeze(-1)).squeeze(-1)  # [B, T, A]
@@ -171,17 +198,21 @@ class Learner:
         if q_tot.shape[-1] != self.mixer.out_dim():
             raise MafacError(f"mixer {type(self.mixer).__name__} returned {q_tot.shape[-1]} values per step "
                              f"but its out_dim() says {self.mixer.out_dim()}")
-        targets, greedy_target = self._target_side(batch, q.detach(), flat)
+        if target_side is None:
+            target_side = self._target_side(batch, q.detach(), flat)
+        targets, greedy_target = target_side
         return BatchView(batch, flat, self.mixer, chosen, q_tot, targets, greedy_target, batch.mask)
 
-    def loss(self, batch: EpisodeBatch):
-        view = self.batch_view(batch)
-        q_tot, targets = view.q_tot, view.targets
+    def loss(self, batch: EpisodeBatch, target_side=None):
+        with precision.autocast(self.device, self.autocast_dtype):
+            view = self.batch_view(batch, target_side)
+            weights, extras = None, {}
+            if self.extension is not None:
+                weights = self.extension.weights(view)
+                extras = self.extension.losses(view)
+        extras = {k: v.float() for k, v in extras.items()}
+        q_tot, targets = view.q_tot.float(), view.targets
         td = q_tot - targets
-        weights, extras = None, {}
-        if self.extension is not None:
-            weights = self.extension.weights(view)
-            extras = self.extension.losses(view)
         td_loss = masked_mean(td ** 2 if weights is None else weights.detach() * td ** 2, batch.mask)
         total = td_loss + sum(extras.values()) if extras else td_loss
         stats = {"td_loss": td_loss.detach(), "q_taken": masked_mean(q_tot.detach(), batch.mask),
@@ -199,7 +230,14 @@ class Learner:
         return self.lc.lr + (self.lc.lr_final - self.lc.lr) * frac
 
     def train(self, batch: EpisodeBatch, episodes: int, env_steps: int = 0) -> Dict[str, float]:
-        total, stats = self.loss(batch)
+        out = self._step(*self.loss(batch), env_steps)
+        if episodes - self.last_target_update_episode >= self.lc.target_update_episodes:
+            self.update_targets()
+            self.last_target_update_episode = episodes
+        return out
+
+    def _step(self, total: torch.Tensor, stats: Dict[str, torch.Tensor], env_steps: int) -> Dict[str, float]:
+        """One gradient step on `total`: the finite check, clipping, the scheduled lr."""
         if not torch.isfinite(total):
             raise NonFiniteLoss(f"non-finite loss ({float(total.detach())}) at update {self.updates}; "
                                 f"try a lower learner.lr (now {self.lc.lr}) or learner.grad_clip")
@@ -211,9 +249,6 @@ class Learner:
             group["lr"] = lr
         self.optimizer.step()
         self.updates += 1
-        if episodes - self.last_target_update_episode >= self.lc.target_update_episodes:
-            self.update_targets()
-            self.last_target_update_episode = episodes
         out = {k: float(v) for k, v in stats.items()}
         out["loss"] = float(total.detach())
         out["lr"] = lr

@@ -56,6 +56,13 @@ class EpisodeBatch:
     terminated: torch.Tensor  # float32 [B, L]
     mask: torch.Tensor  # float32 [B, L]
 
+    def select(self, idx: torch.Tensor) -> "EpisodeBatch":
+        """The episodes at `idx`, trimmed to the longest of them (a minibatch of an online update)."""
+        length = max(1, int(self.mask[idx].sum(1).max()))
+        return EpisodeBatch(self.obs[idx, : length + 1], self.state[idx, : length + 1], self.avail[idx, : length + 1],
+                            self.actions[idx, :length], self.reward[idx, :length], self.terminated[idx, :length],
+                            self.mask[idx, :length])
+
 
 class EpisodeBuffer:
     def __init__(self, info: EnvInfo, capacity: int, obs_dtype: str = "float16", seed: int = 0,
@@ -92,6 +99,11 @@ class EpisodeBuffer:
     def sample(self, batch_size: int) -> EpisodeBatch:
         idx = torch.randint(self.size, (batch_size,), generator=self.generator)
         return self.gather(idx)
+
+    def latest(self, n: int) -> EpisodeBatch:
+        """The last `n` episodes inserted, oldest first (what an online update trains on)."""
+        n = min(n, self.size)
+        return self.gather((self.position - n + torch.arange(n)) % self.capacity)
 
     def gather(self, idx: torch.Tensor, length: Optional[int] = None) -> EpisodeBatch:
         """The episodes at `idx`, trimmed to the longest of them, or cut at `length` (the episode

@@ -29,6 +29,7 @@ STREAMS = {
     "test_episodes": 6,  # evaluation k's episodes: child k of this stream
     "numpy_global": 7,  # numpy's global RNG, for any library code that uses it
     "final_episodes": 8,  # the final evaluation's rounds of episodes: child r of this stream
+    "minibatches": 9,  # the online learner's minibatch shuffles
 }
 # Streams indexed by a child number (an evaluation, a round), reached through their own method.
 INDEXED = ("test_episodes", "final_episodes")

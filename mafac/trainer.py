@@ -28,7 +28,7 @@ from mafac.config import Config
 from mafac.device import resolve_device
 from mafac.envs import make_env, uses_jaxmarl
 from mafac.errors import MafacError, describe, first_line
-from mafac.learner import Learner
+from mafac.online import make_learner
 from mafac.live_log import open_live_logs
 from mafac.mixers import get_mixer
 from mafac.replay import EpisodeBuffer
@@ -91,8 +91,8 @@ class Trainer:
         self.device = resolve_device(cfg.run.device)
         self.agent = build_agent(info, cfg.agent).to(self.device)
         self.mixer = get_mixer(cfg.algo)(info, cfg.mixer, cfg.agent.hidden_dim)
-        self.learner = Learner(info, cfg, self.agent, self.mixer, self.device)
-        self.buffer = EpisodeBuffer(info, cfg.replay.capacity, cfg.replay.obs_dtype, seed=seeds.replay,
+        self.learner = make_learner(info, cfg, self.agent, self.mixer, self.device, seeds.minibatches)
+        self.buffer = EpisodeBuffer(info, self.learner.buffer_capacity(cfg), cfg.replay.obs_dtype, seed=seeds.replay,
                                     device=self.device)
         self.runner = Runner(self.env, self.agent, cfg.agent, self.buffer, seed=seeds.exploration)
         self.test_runner = Runner(self.test_env, self.agent, cfg.agent, None, seed=seeds.test_exploration)
@@ -120,7 +120,7 @@ class Trainer:
         """Train to run.t_max. `on_record()` runs after each evaluation's files (metrics, checkpoint,
         run.json) are written: the moment the run dir is a consistent point to copy elsewhere."""
         self.on_record = on_record
-        cfg, lc = self.cfg, self.cfg.learner
+        cfg = self.cfg
         if self.live_logs is None:
             self.live_logs = open_live_logs(cfg, self.run_dir, resume_from_steps=self.env_steps, bench=self.bench)
         start = time.monotonic() - self.wall_offset
@@ -138,12 +138,9 @@ class Trainer:
                 self.window["ret"] += fin.returns[kept].tolist()
                 self.window["won"] += fin.won[kept].tolist()
                 self.window["aborted"] += fin.aborted[fin.aborted].tolist()
-                ready = self.buffer.size >= max(lc.batch_size, lc.start_episodes)
-                if not ready:
-                    self.since_train = 0
-                while ready and self.since_train >= lc.train_every_episodes:
-                    self.since_train -= lc.train_every_episodes
-                    stats = self.learner.train(self.buffer.sample(lc.batch_size), self.episodes, self.env_steps)
+                self.since_train, updates = self.learner.train_due(self.buffer, self.since_train, self.episodes,
+                                                                   self.env_steps)
+                for stats in updates:
                     for k in ("loss", "td_loss", "grad_norm"):
                         self.window[k].append(stats[k])
                     for log in self.live_logs:

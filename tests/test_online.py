@@ -1,0 +1,153 @@
+"""The online learner (mafac/online.py) and the learner's precision setting (mafac/precision.py).
+
+The online learner's targets are held to lambda-returns written out by hand on a batch that holds
+a terminated, a truncated and a padded episode; its loss and gradients to the replay learner's
+when the replay learner's target networks are the online ones (the one thing that differs by
+design); its runs to exact resume like the replay learner's.
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from golden_losses import _batch, _fill
+from mafac.agent import build_agent
+from mafac.config import build_config
+from mafac.envs.base import EnvInfo
+from mafac.errors import MafacError
+from mafac.learner import Learner
+from mafac.mixers import get_mixer
+from mafac.online import OnlineLearner
+from mafac import precision
+
+INFO = EnvInfo(n_agents=3, n_actions=5, obs_dim=6, state_dim=7, episode_limit=5)
+
+
+def _learners(algo, kind_overrides=(), seed=0):
+    over = ["agent.hidden_dim=8", "learner.td_lambda=0.6", "learner.gamma=0.9", *kind_overrides]
+    cfg = build_config(algo=algo, preset="pymarl", overrides=over + ["learner.kind=online"])
+    rcfg = build_config(algo=algo, preset="pymarl", overrides=over)
+    online = OnlineLearner(INFO, cfg, build_agent(INFO, cfg.agent), get_mixer(algo)(INFO, cfg.mixer, 8), seed=seed)
+    replay = Learner(INFO, rcfg, build_agent(INFO, rcfg.agent), get_mixer(algo)(INFO, rcfg.mixer, 8))
+    for learner in (online, replay):
+        for module in (learner.agent, learner.mixer, learner.extension, learner.target_agent,
+                       learner.target_mixer, learner.target_extension):
+            if module is not None:
+                _fill(module, 0.0)  # every copy the same: the replay learner's targets are the online nets
+    return online, replay
+
+
+def hand_lambda_returns(reward, terminated, mask, v_next, gamma, lam):
+    """G_t = r_t + gamma (1 - term_t) [(1 - lam) V(s_t+1) + lam G_t+1], and at an episode's last
+    step G_t = r_t + gamma (1 - term_t) V(s_t+1): written per episode and step, no tensors."""
+    b, t = len(reward), len(reward[0])
+    out = [[0.0] * t for _ in range(b)]
+    for e in range(b):
+        length = int(sum(mask[e]))
+        for i in reversed(range(length)):
+            if i == length - 1:
+                ret_next = v_next[e][i]
+            else:
+                ret_next = (1 - lam) * v_next[e][i] + lam * out[e][i + 1]
+            out[e][i] = reward[e][i] + gamma * (1 - terminated[e][i]) * ret_next
+    return out
+
+
+def test_online_targets_are_lambda_returns_of_the_online_greedy_joint_value():
+    """VDN: the bootstrap value of state s_t+1 is the sum over agents of the online agents' max
+    Q over available actions there; the batch ends episodes at 5 (truncated: not terminated, so it
+    bootstraps), 3 (terminated), 4 (terminated) and 2 (truncated), padded to 5."""
+    online, _ = _learners("vdn")
+    batch = _batch(INFO)
+    assert batch.terminated.sum() == 2 and batch.mask.sum(1).tolist() == [5, 3, 4, 2]
+    with torch.no_grad():
+        q, _ = online.agent.unroll(online._inputs(batch))  # [B*A, T+1, n]
+        q = q.view(4, 3, 6, 5).permute(0, 2, 1, 3).masked_fill(~batch.avail, -1e9)
+        v = q.max(-1).values.sum(-1)  # [B, T+1]
+    want = hand_lambda_returns(batch.reward.tolist(), batch.terminated.tolist(), batch.mask.tolist(),
+                               v[:, 1:].tolist(), 0.9, 0.6)
+    got = online.targets(batch)[..., 0]
+    mask = batch.mask.bool()
+    torch.testing.assert_close(got[mask], torch.tensor(want)[mask], rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("algo", ["vdn", "qmix", "qplex", "qtran", "ow_qmix"])
+def test_online_loss_and_gradients_equal_the_replay_learners_with_targets_equal_to_online(algo):
+    online, replay = _learners(algo)
+    batch = _batch(INFO)
+    totals, grads = [], []
+    for learner in (online, replay):
+        total, stats = learner.loss(batch)
+        total.backward()
+        totals.append((float(total), {k: float(v) for k, v in stats.items()}))
+        grads.append([p.grad.clone() if p.grad is not None else None for p in learner.params])
+    assert totals[0][0] == pytest.approx(totals[1][0], rel=1e-6)
+    assert totals[0][1] == pytest.approx(totals[1][1], rel=1e-6)
+    for g_online, g_replay in zip(*grads):
+        if g_replay is None:
+            assert g_online is None
+        else:
+            torch.testing.assert_close(g_online, g_replay)
+
+
+def test_an_update_takes_epochs_times_minibatches_steps_towards_targets_formed_once():
+    online, _ = _learners("qmix", ["online.epochs=3", "online.minibatches=2"])
+    batch = _batch(INFO)
+    before = online.targets(batch).clone()
+    start = [p.detach().clone() for p in online.params]
+    stats = online.train_episodes(batch, env_steps=0)
+    assert len(stats) == 6 and online.updates == 6
+    assert all(torch.isfinite(torch.tensor(s["loss"])) for s in stats)
+    assert any(not torch.equal(a, p) for a, p in zip(start, online.params))
+    assert not torch.equal(before, online.targets(batch))  # the network moved, so later targets differ
+
+
+def test_minibatch_order_is_the_learners_own_seeded_stream():
+    a, _ = _learners("vdn", seed=3)
+    b, _ = _learners("vdn", seed=3)
+    c, _ = _learners("vdn", seed=4)
+    batch = _batch(INFO)
+    la = [s["loss"] for s in a.train_episodes(batch, 0)]
+    assert la == [s["loss"] for s in b.train_episodes(batch, 0)]
+    assert la != [s["loss"] for s in c.train_episodes(batch, 0)]
+
+
+def test_online_config_is_checked():
+    with pytest.raises(MafacError, match="learner.kind"):
+        build_config(algo="vdn", overrides=["learner.kind=offline"])
+    with pytest.raises(MafacError, match="online.epochs"):
+        build_config(algo="vdn", overrides=["online.epochs=0"])
+    with pytest.raises(MafacError, match="learner.precision"):
+        build_config(algo="vdn", overrides=["learner.precision=float16"])
+
+
+# -- precision ---------------------------------------------------------------------------------
+def test_auto_precision_follows_the_hardware():
+    cpu = torch.device("cpu")
+    assert precision.resolve("float32", cpu) is None
+    assert precision.resolve("bfloat16", cpu) is torch.bfloat16
+    assert precision.resolve("auto", cpu) == (torch.bfloat16 if precision.cpu_has_native_bf16() else None)
+    line = precision.describe("auto", cpu)
+    assert ("bfloat16 autocast" in line) == precision.cpu_has_native_bf16() and "\n" not in line
+
+
+@pytest.mark.parametrize("kind", ["replay", "online"])
+def test_bfloat16_keeps_parameters_and_targets_float32_and_the_loss_close(kind):
+    over = ["agent.hidden_dim=8", "learner.td_lambda=0.6", "learner.gamma=0.9", f"learner.kind={kind}"]
+    losses = {}
+    for prec in ("float32", "bfloat16"):
+        cfg = build_config(algo="qmix", preset="pymarl", overrides=over + [f"learner.precision={prec}"])
+        cls = OnlineLearner if kind == "online" else Learner
+        learner = cls(INFO, cfg, build_agent(INFO, cfg.agent), get_mixer("qmix")(INFO, cfg.mixer, 8))
+        for m in (learner.agent, learner.mixer, learner.target_agent, learner.target_mixer):
+            _fill(m, 0.0)
+        batch = _batch(INFO)
+        assert learner.targets(batch).dtype == torch.float32
+        total, _ = learner.loss(batch)
+        assert total.dtype == torch.float32
+        total.backward()
+        assert all(p.dtype == torch.float32 and p.grad.dtype == torch.float32 for p in learner.params if p.grad is not None)
+        losses[prec] = float(total)
+    assert losses["bfloat16"] != losses["float32"]  # it really ran in the lower precision
+    assert losses["bfloat16"] == pytest.approx(losses["float32"], rel=0.05)
