@@ -281,6 +281,7 @@ def build_config(
 
 def validate(cfg: Config) -> None:
     from mafac.envs import check_map, env_options
+    from mafac.mixers import get_mixer as get_mixer_class
 
     check_map(cfg.env.backend, cfg.env.map)
     cfg.env.kwargs = env_options(cfg.env.backend, cfg.env.kwargs)
@@ -295,6 +296,12 @@ def validate(cfg: Config) -> None:
     for key in positive:
         if get_key(cfg, key) <= 0:
             raise MafacError(f"bad value {get_key(cfg, key)!r} for {key}; it must be > 0")
+    learners = getattr(get_mixer_class(cfg.algo), "learners", ("replay", "online"))
+    if cfg.learner.kind not in learners:
+        raise MafacError(f"{cfg.algo} does not run under learner.kind={cfg.learner.kind}; it supports: {', '.join(learners)}")
+    if cfg.online.minibatches > cfg.online.episodes_per_update:
+        raise MafacError(f"bad value {cfg.online.minibatches!r} for online.minibatches; it must be <= "
+                         f"online.episodes_per_update ({cfg.online.episodes_per_update})")
     if cfg.run.final_episodes < 0:
         raise MafacError(f"bad value {cfg.run.final_episodes!r} for run.final_episodes; it must be >= 0 (0: no final evaluation)")
     if not 0.0 <= cfg.learner.td_lambda <= 1.0:

@@ -123,6 +123,22 @@ class Learner:
         """Episodes the run's EpisodeBuffer holds."""
         return cfg.replay.capacity
 
+    @staticmethod
+    def update_episodes(cfg: Config) -> int:
+        """Episodes in the batch one update (`update_on`) trains on."""
+        return cfg.learner.batch_size
+
+    @staticmethod
+    def updates_for(learner: dict, online: dict, episodes: float) -> float:
+        """How many updates a run of `episodes` finished episodes makes (config sections as dicts:
+        the bench's wall-time estimate reads stored configs)."""
+        start = max(int(learner["batch_size"]), int(learner["start_episodes"]))
+        return max(0.0, episodes - start) / int(learner["train_every_episodes"])
+
+    def update_on(self, batch: EpisodeBatch, episodes: int, env_steps: int) -> None:
+        """One update on `batch`, as `train_due` makes them (the bench's probe times this)."""
+        self.train(batch, episodes, env_steps)
+
     def train_due(self, buffer: EpisodeBuffer, since_train: int, episodes: int, env_steps: int):
         """The updates that `since_train` newly finished episodes call for: (episodes still
         counted towards the next update, [each update's stats])."""

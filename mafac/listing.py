@@ -24,7 +24,13 @@ def render_listing() -> str:
     w = _width([e.name for e in mixers])
     for e in mixers:
         desc = (getattr(e.obj, "description", "") or "").strip()
-        lines.append(f"  {e.name:<{w}} {desc + '  ' if desc else ''}[{e.source}]")
+        learners = ", ".join(getattr(e.obj, "learners", ("replay",)))
+        lines.append(f"  {e.name:<{w}} {desc + '  ' if desc else ''}[{e.source}; learners: {learners}]")
+    lines.append("")
+    lines.append("Learners (--set learner.kind=..., or --preset online):")
+    lines.append("  replay  episode replay + target networks, an update per learner.train_every_episodes (default)")
+    lines.append("  online  no replay, no target network: each online.episodes_per_update fresh episodes trained "
+                 "on for online.epochs x online.minibatches steps (PQN-style)")
     lines.append("")
     lines.append("Env backends (--env) and their maps (--map):")
     envs = ENVS.entries()

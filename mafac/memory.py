@@ -49,10 +49,22 @@ def estimate(info: EnvInfo, cfg) -> RunMemory:
     fields = episode_fields(info, _DTYPES[cfg.replay.obs_dtype])
     per_episode = 8 + sum(math.prod(shape) * torch.empty((), dtype=dtype).element_size()  # 8: its length
                           for shape, dtype in fields.values())
-    steps = cfg.learner.batch_size * (info.episode_limit + 1) * info.n_agents
+    learner_cls = _learner_cls(cfg)
+    steps = learner_cls.update_episodes(cfg) * (info.episode_limit + 1) * info.n_agents
     learner = steps * (ACTIVATION_FACTOR * cfg.agent.hidden_dim + 4 * info.n_actions + 2 * info.obs_dim) * 4
     process = PROCESS_BYTES + PROCESS_BYTES_PER_AGENT * info.n_agents
-    return RunMemory(per_episode * cfg.replay.capacity, per_episode, learner, process)
+    return RunMemory(per_episode * learner_cls.buffer_capacity(cfg), per_episode, learner, process)
+
+
+def _learner_cls(cfg):
+    from mafac.online import LEARNERS
+
+    return LEARNERS[cfg.learner.kind]
+
+
+def _capacity(cfg) -> int:
+    """Episodes the run's buffer holds (the online learner's holds one update's, not replay.capacity)."""
+    return _learner_cls(cfg).buffer_capacity(cfg)
 
 
 def available_bytes() -> int:
@@ -121,7 +133,7 @@ def check_run(cfg) -> None:
     """`mafac train`: refuse a run that would not fit in the memory available now."""
     info = _info(cfg, {})
     if info is not None:
-        check_fits(f"this run ({cfg.algo} on {cfg.env.map})", estimate(info, cfg), cfg.replay.capacity)
+        check_fits(f"this run ({cfg.algo} on {cfg.env.map})", estimate(info, cfg), _capacity(cfg))
 
 
 def plan_bench(cfgs: dict, workers: int, budget: Optional[int] = None) -> Optional[str]:
@@ -148,7 +160,7 @@ def plan_bench(cfgs: dict, workers: int, budget: Optional[int] = None) -> Option
         return None
     worst = max(mems, key=lambda n: mems[n].total)
     concurrent = min(workers, len(mems))
-    check_fits(f"this bench ({worst} and others)", mems[worst], cfgs[worst].replay.capacity, concurrent, budget,
+    check_fits(f"this bench ({worst} and others)", mems[worst], _capacity(cfgs[worst]), concurrent, budget,
                bench=True)
     return (f"  memory: up to {gib(concurrent * mems[worst].total)} at once ({concurrent} x {worst}: replay "
-            f"{gib(mems[worst].replay)} for {cfgs[worst].replay.capacity} episodes)")
+            f"{gib(mems[worst].replay)} for {_capacity(cfgs[worst])} episodes)")

@@ -46,6 +46,17 @@ class OnlineLearner(Learner):
         # one update's episodes plus the most that can finish on the step that completes it
         return cfg.online.episodes_per_update + cfg.env.n_envs
 
+    @staticmethod
+    def update_episodes(cfg: Config) -> int:
+        return cfg.online.episodes_per_update
+
+    @staticmethod
+    def updates_for(learner: dict, online: dict, episodes: float) -> float:
+        return episodes / int(online["episodes_per_update"])
+
+    def update_on(self, batch: EpisodeBatch, episodes: int, env_steps: int) -> None:
+        self.train_episodes(batch, env_steps)
+
     def train_due(self, buffer: EpisodeBuffer, since_train: int, episodes: int, env_steps: int):
         if since_train < self.oc.episodes_per_update:
             return since_train, []

@@ -151,3 +151,27 @@ def test_bfloat16_keeps_parameters_and_targets_float32_and_the_loss_close(kind):
         losses[prec] = float(total)
     assert losses["bfloat16"] != losses["float32"]  # it really ran in the lower precision
     assert losses["bfloat16"] == pytest.approx(losses["float32"], rel=0.05)
+
+
+# -- whole runs --------------------------------------------------------------------------------
+def test_an_online_run_resumes_exactly(tmp_path, tiny_overrides):
+    """A run stopped at its 400-step checkpoint and resumed to 800 equals one that never stopped:
+    the checkpoint holds the online learner's shuffle stream, optimiser and the episodes finished
+    since its last update."""
+    from test_train import diff_rows, read_metrics
+
+    from mafac.trainer import train_run
+
+    def cfg(t_max):
+        over = tiny_overrides(**{"run.t_max": t_max, "online.episodes_per_update": 4, "online.minibatches": 2})
+        return build_config(algo="qmix", map_name="3m", preset="online", overrides=over)
+
+    assert cfg(400).learner.kind == "online" and cfg(400).agent.layer_norm
+    train_run(cfg(400), tmp_path / "A")
+    train_run(cfg(800), tmp_path / "A")
+    train_run(cfg(800), tmp_path / "B")
+    _, rows_a = read_metrics(tmp_path / "A")
+    _, rows_b = read_metrics(tmp_path / "B")
+    assert int(rows_b[2]["updates"]) > 0 and rows_b[2]["td_loss"] != ""
+    diffs = diff_rows(rows_b, rows_a)
+    assert not diffs, "resumed online run differs from the uninterrupted one: " + "; ".join(diffs)

@@ -61,7 +61,8 @@ COST_KEYS = {
     "env": ("backend", "map", "n_envs", "test_n_envs", "kwargs"),
     "agent": None,  # every key
     "mixer": None,
-    "learner": ("batch_size", "td_lambda", "n_step", "double_q", "optimizer"),
+    "learner": ("kind", "precision", "batch_size", "td_lambda", "n_step", "double_q", "optimizer"),
+    "online": None,
     "replay": ("obs_dtype",),
     "run": ("device", "torch_threads", "checkpoint"),
 }
@@ -95,9 +96,11 @@ class Throughput:
         alone on a machine with free cores; `at_limit`: every update on a batch as long as the
         episode limit (the upper end of the range)."""
         env, learner, run = cfg["env"], cfg["learner"], cfg["run"]
+        from mafac.online import LEARNERS, OnlineConfig
+
         episodes = steps / max(self.episode_length, 1.0)
-        updates = max(0.0, episodes - max(int(learner["batch_size"]), int(learner["start_episodes"])))
-        updates /= int(learner["train_every_episodes"])
+        online = cfg.get("online") or dataclasses.asdict(OnlineConfig())
+        updates = LEARNERS[learner.get("kind", "replay")].updates_for(learner, online, episodes)
         evaluations = math.ceil(steps / int(run["test_interval"])) + 1
         return (self.process_s + self.startup_s + steps / int(env["n_envs"]) * self.step_s
                 + updates * (self.update_limit_s if at_limit else self.update_s) + evaluations * self.eval_s)
@@ -181,20 +184,23 @@ def probe(cfg, seconds: float = PHASE_SECONDS, process_s: float = 0.0) -> Throug
             startup = clock.lap()
             lengths, steps = _run_steps(trainer, seconds)
             acting = clock.lap()
-            batch = lambda: trainer.buffer.sample(cfg.learner.batch_size)  # noqa: E731  (repeats: few episodes are stored)
-            trainer.learner.train(batch(), len(lengths), steps)  # the first update warms torch up
+            learner, size = trainer.learner, trainer.learner.update_episodes(cfg)
+            limit = trainer.info.episode_limit
+
+            def update(length=None) -> None:  # one update on stored episodes (repeats: few are stored)
+                batch = trainer.buffer.gather(torch.randint(trainer.buffer.size, (size,)), length=length)
+                learner.update_on(batch, len(lengths), steps)
+
+            update()  # the first update warms torch up
             clock.lap()
             updates = 0
             while updates < MIN_UPDATES or time.monotonic() - clock.wall < seconds:
-                trainer.learner.train(batch(), len(lengths), steps)
+                update()
                 updates += 1
             learning = clock.lap()
-            limit = trainer.info.episode_limit
-            at_limit = lambda: trainer.buffer.gather(  # noqa: E731
-                torch.randint(trainer.buffer.size, (cfg.learner.batch_size,)), length=limit)
             limit_updates = 0
             while limit_updates < MIN_UPDATES or time.monotonic() - clock.wall < seconds / 2:
-                trainer.learner.train(at_limit(), len(lengths), steps)
+                update(limit)
                 limit_updates += 1
             late = clock.lap()
             trainer.test_and_record()  # greedy test episodes, metrics, checkpoint with the probe's episodes
@@ -366,8 +372,8 @@ def _corun_child(index: int, data: Dict[str, object], seconds: float, barrier, r
         from mafac.agent import build_agent
         from mafac.config import config_from_dict
         from mafac.envs import describe_env
-        from mafac.learner import Learner
         from mafac.mixers import get_mixer
+        from mafac.online import make_learner
         from mafac.replay import EpisodeBatch
 
         cfg = config_from_dict(data)
@@ -375,19 +381,20 @@ def _corun_child(index: int, data: Dict[str, object], seconds: float, barrier, r
         torch.manual_seed(index)
         info = describe_env(cfg.env.backend, cfg.env.map, cfg.env.kwargs)
         agent = build_agent(info, cfg.agent)
-        learner = Learner(info, cfg, agent, get_mixer(cfg.algo)(info, cfg.mixer, cfg.agent.hidden_dim), torch.device("cpu"))
-        b, t, a = cfg.learner.batch_size, info.episode_limit, info.n_agents
+        learner = make_learner(info, cfg, agent, get_mixer(cfg.algo)(info, cfg.mixer, cfg.agent.hidden_dim),
+                               torch.device("cpu"), seed=index)
+        b, t, a = learner.update_episodes(cfg), info.episode_limit, info.n_agents
         batch = EpisodeBatch(obs=torch.rand(b, t + 1, a, info.obs_dim) * 2 - 1,
                              state=torch.rand(b, t + 1, info.state_dim) * 2 - 1,
                              avail=torch.ones(b, t + 1, a, info.n_actions, dtype=torch.bool),
                              actions=torch.randint(info.n_actions, (b, t, a)), reward=torch.rand(b, t),
                              terminated=torch.zeros(b, t), mask=torch.ones(b, t))
-        learner.train(batch, 1, 0)  # warm-up
+        learner.update_on(batch, 1, 0)  # warm-up
 
         def timed() -> float:
             n, cpu, wall = 0, time.process_time(), time.monotonic()
             while n < MIN_UPDATES or time.monotonic() - wall < seconds:
-                learner.train(batch, 1, 0)
+                learner.update_on(batch, 1, 0)
                 n += 1
             return (time.process_time() - cpu) / n
 

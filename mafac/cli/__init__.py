@@ -21,7 +21,8 @@ MAIN_EPILOG = "Docs: README.md and docs/ (mkdocs serve). Results land in results
 @click.group(epilog=MAIN_EPILOG)
 @click.version_option(package_name="mafac", message="mafac %(version)s")
 def cli() -> None:
-    """Cooperative multi-agent value factorisation: IQL, VDN, QMIX, QTRAN on SMAX/SMAC."""
+    """Cooperative multi-agent value factorisation (IQL, VDN, QMIX, QTRAN, QPLEX, Weighted QMIX,
+    Qatten) on SMAX, SMAC, MPE and matrix games, with a replay and an online learner."""
 
 
 @cli.command()
@@ -42,6 +43,11 @@ def train(algo, map_name, seed, steps, out, overrides, config_file, preset, env_
     def header(run_dir: Path) -> None:  # after the memory check: a run that cannot fit is one line
         click.echo(f"mafac train: {cfg.algo} on {cfg.env.backend}:{cfg.env.map}, seed {cfg.seed}, "
                    f"{cfg.run.t_max:,} env steps -> {run_dir}", err=True)
+        if cfg.learner.precision != "float32":
+            from mafac.device import resolve_device
+            from mafac.precision import describe
+
+            click.echo(describe(cfg.learner.precision, resolve_device(cfg.run.device)), err=True)
 
     rows = train_config(cfg, out, progress=not quiet, announce=header)
     run_dir = Path(rows.attrs["run_dir"])

@@ -56,6 +56,7 @@ class Mixer(nn.Module):
       description: one line for `mafac list`.
       default_overrides: {"section.key": value} it needs elsewhere in the config (optional).
       Extension: a LossExtension subclass, for a method that changes the loss (optional).
+      learners: the learner kinds it supports (default: replay and online).
     Every mixer gets a target copy and trains the agents through the TD loss on its Q_tot.
     """
 
@@ -63,6 +64,9 @@ class Mixer(nn.Module):
     description: ClassVar[str] = ""
     default_overrides: ClassVar[Dict[str, object]] = {}
     Extension: ClassVar[Optional[type]] = None
+    # the learners (learner.kind) it trains under: every mixer and LossExtension built on the
+    # views below runs under both; a plugin that needs target networks narrows this to ("replay",)
+    learners: ClassVar[tuple] = ("replay", "online")
 
     def __init__(self, info: EnvInfo, config: object, agent_hidden_dim: int) -> None:
         super().__init__()
