@@ -96,7 +96,8 @@ class Throughput:
         alone on a machine with free cores; `at_limit`: every update on a batch as long as the
         episode limit (the upper end of the range)."""
         env, learner, run = cfg["env"], cfg["learner"], cfg["run"]
-        from mafac.online import LEARNERS, OnlineConfig
+        from mafac.config import OnlineConfig
+        from mafac.online import LEARNERS
 
         episodes = steps / max(self.episode_length, 1.0)
         online = cfg.get("online") or dataclasses.asdict(OnlineConfig())
