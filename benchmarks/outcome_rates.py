@@ -30,11 +30,15 @@ class Claim:
     steps: int
     holds: Callable[[Tuple[int, ...], float], bool]
     says: str
+    overrides: Tuple[str, ...] = ()  # on top of the matrix preset (the online learner's claims)
 
 
 def _optimum(greedy, ret):
     return tuple(greedy) == (0, 0) and abs(ret - 8.0) < 1e-4
 
+
+# 16 envs of one-step games: an update every 2 env steps of 32 episodes, 2 epochs x 2 minibatches
+ONLINE = ("learner.kind=online", "online.episodes_per_update=32", "agent.layer_norm=true")
 
 CLAIMS: Dict[str, Claim] = {
     "qtran_optimum": Claim("qtran", "qtran_game", 10000, _optimum, "QTRAN-base finds (0, 0), payoff 8"),
@@ -45,6 +49,11 @@ CLAIMS: Dict[str, Claim] = {
     "qtran_alt_optimum": Claim("qtran_alt", "qtran_game", 1000, _optimum, "QTRAN-alt finds (0, 0), payoff 8"),
     "qmix_two_step": Claim("qmix", "two_step", 3000, lambda g, r: abs(r - 8.0) < 1e-4, "QMIX's greedy return is 8"),
     "vdn_two_step": Claim("vdn", "two_step", 1000, lambda g, r: abs(r - 7.0) < 1e-4, "VDN's greedy return is 7"),
+    # the online learner (mafac/online.py): the same outcomes without replay or target network
+    "online_vdn_misses": Claim("vdn", "qtran_game", 1000, lambda g, r: tuple(g) != (0, 0),
+                               "online VDN misses (0, 0)", ONLINE),
+    "online_qmix_two_step": Claim("qmix", "two_step", 6000, lambda g, r: abs(r - 8.0) < 1e-4,
+                                  "online QMIX's greedy return is 8", ONLINE),
 }
 
 
@@ -58,7 +67,7 @@ def outcome(name: str, seed: int, steps: int | None = None) -> Tuple[bool, Tuple
     claim = CLAIMS[name]
     cfg = build_config(algo=claim.algo, map_name=claim.game, seed=seed, preset="matrix",
                        overrides=[f"run.t_max={steps or claim.steps}", "run.checkpoint=false", "exploration.uniform=true",
-                                  "run.test_interval=100000"])
+                                  "run.test_interval=100000", *claim.overrides])
     with tempfile.TemporaryDirectory() as tmp:
         trainer = Trainer(cfg, tmp)
         try:
