@@ -14,7 +14,7 @@ from typing import Dict, Optional
 from mafac.agent import DRQN, build_agent
 from mafac.checkpoint import check_like, read_checkpoint
 from mafac.config import Config, config_from_dict, load_yaml
-from mafac.envs import make_env, uses_jaxmarl
+from mafac.envs import make_env, warn_if_made_with_another_simulator
 from mafac.envs.base import BatchedEnv
 from mafac.errors import MafacError
 from mafac.rundir import CHECKPOINT, CONFIG_YAML, RunInfo
@@ -42,10 +42,7 @@ def open_run(run_dir: Path, max_envs: Optional[int], seed: int) -> LoadedRun:
                          f"run.checkpoint=false); nothing to load")
     cfg = config_from_dict(load_yaml(run_dir / CONFIG_YAML))
     state = read_checkpoint(run_dir / CHECKPOINT)
-    if uses_jaxmarl(cfg.env.backend):
-        from mafac.envs.smax import warn_if_made_with_another_jaxmarl
-
-        warn_if_made_with_another_jaxmarl(run_dir)
+    warn_if_made_with_another_simulator(run_dir, cfg.env.backend)
     n_envs = min(max_envs, cfg.env.test_n_envs) if max_envs else cfg.env.test_n_envs
     env = make_env(cfg.env.backend, cfg.env.map, n_envs, seed, cfg.env.kwargs)
     try:
@@ -91,7 +88,7 @@ def final_evaluation(run_dir: Path, episodes: Optional[int] = None) -> Dict[str,
         return _final_without_checkpoint(Path(run_dir), episodes)
     run = open_run(Path(run_dir), None, seed=0)
     try:
-        n = episodes or finals.FINAL_EPISODES_FACTOR * run.cfg.env.test_n_envs
+        n = episodes or finals.default_episodes(run.cfg)
         runner = Runner(run.env, run.agent, run.cfg.agent, None, seed=0)
         return finals.evaluate(Path(run_dir), runner, run.cfg.seed, n, run.env_steps, run.cfg.env.test_n_envs,
                                keep_larger=True)
@@ -106,7 +103,7 @@ def _final_without_checkpoint(run_dir: Path, episodes: Optional[int]) -> Dict[st
 
     cfg = config_from_dict(load_yaml(run_dir / CONFIG_YAML))
     info = RunInfo.load(run_dir)
-    n = episodes or finals.FINAL_EPISODES_FACTOR * cfg.env.test_n_envs
+    n = episodes or finals.default_episodes(cfg)
     data = finals.read_final(run_dir)
     if data is not None and int(data["env_steps"]) == info.env_steps:
         if finals.is_current(data, n, info.env_steps):

@@ -31,8 +31,13 @@ from mafac.rundir import FINAL_EVAL_JSON
 from mafac.runner import GreedyEpisodes, Runner
 from mafac.seeding import RunSeeds
 
-# A bench's default: ten times the per-evaluation episodes (marl-eval's absolute metric).
 FINAL_EPISODES_FACTOR = 10
+
+
+def default_episodes(cfg) -> int:
+    """The final evaluation's episodes unless told: ten times the per-evaluation episodes
+    (marl-eval's absolute metric)."""
+    return FINAL_EPISODES_FACTOR * cfg.env.test_n_envs
 
 
 def play_final(runner: Runner, seed: int, episodes: int) -> GreedyEpisodes:

@@ -3,7 +3,8 @@
 
     <run_dir>/
       run.json        identity and status: algo, map, env, seed, status (running|done|failed),
-                      error, env_steps, t_max, mafac version; rewritten atomically on every change
+                      error, env_steps, t_max, mafac version, simulator and its version; rewritten
+                      atomically on every change
       config.yaml     the fully resolved config
       metrics.csv     one row per evaluation, the columns METRIC_COLUMNS
       checkpoint.pt   the latest checkpoint (atomic), enough to resume exactly
@@ -62,7 +63,8 @@ class RunInfo:
     t_max: int = 0
     error: Optional[str] = None
     mafac_version: str = ""
-    jaxmarl_version: str = ""  # the jaxmarl version the run was made with (smax and mpe runs)
+    simulator: str = ""  # the distribution simulating its envs (BatchedEnv.simulator), e.g. jaxmarl
+    simulator_version: str = ""  # its version the run was made with
 
     def save(self, run_dir: Path) -> None:
         write_json(Path(run_dir) / RUN_JSON, self.__dict__)
@@ -72,6 +74,8 @@ class RunInfo:
         path = Path(run_dir) / RUN_JSON
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
+            if data.get("jaxmarl_version") and "simulator" not in data:  # written before simulators were named
+                data = dict(data, simulator="jaxmarl", simulator_version=data["jaxmarl_version"])
             return cls(**{k: data[k] for k in cls.__dataclass_fields__ if k in data})
         except FileNotFoundError:
             raise MafacError(f"{path}: missing")

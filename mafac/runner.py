@@ -16,7 +16,7 @@ import torch
 
 from mafac.agent import DRQN, StepInputs, select_actions
 from mafac.config import AgentConfig
-from mafac.envs.base import BatchedEnv, Observation
+from mafac.envs.base import BatchedEnv, Observation, Transition
 from mafac.replay import EpisodeBuffer, allocate
 
 
@@ -177,14 +177,19 @@ class Runner:
             timed_out[ended] = tr.truncated[ended] & ~tr.aborted[ended]
             aborted[ended] = tr.aborted[ended]
             seen |= tr.done
-            self.last_actions = acts
-            if tr.done.any():  # keep the finished envs' agents consistent, though they are ignored
-                idx = _tensor(np.nonzero(tr.done)[0])
-                self.last_actions = self.last_actions.clone()
-                self.last_actions[idx] = -1
-                self.hidden.view(self.n_envs, self.info.n_agents, -1)[idx] = 0
-            self.current = tr.next
+            self.advance(acts, tr)
         return GreedyEpisodes(won, returns, timed_out, length, aborted)
+
+    def advance(self, actions: torch.Tensor, tr: Transition) -> None:
+        """The agents' next inputs after a step taken without storing it (greedy play, a render
+        scene's step): these actions, and fresh agents in the envs whose episode just ended."""
+        self.last_actions = actions
+        if tr.done.any():
+            idx = _tensor(np.nonzero(tr.done)[0])
+            self.last_actions = self.last_actions.clone()
+            self.last_actions[idx] = -1
+            self.hidden.view(self.n_envs, self.info.n_agents, -1)[idx] = 0
+        self.current = tr.next
 
     # -- checkpointing -------------------------------------------------------------------------
     def state_dict(self) -> Dict[str, object]:

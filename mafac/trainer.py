@@ -26,7 +26,7 @@ from mafac.checkpoint import load_checkpoint, save_checkpoint, to_plain
 from mafac import finals
 from mafac.config import Config
 from mafac.device import resolve_device
-from mafac.envs import make_env, uses_jaxmarl
+from mafac.envs import make_env, simulator, warn_if_made_with_another_simulator
 from mafac.errors import MafacError, describe, first_line
 from mafac.online import make_learner
 from mafac.live_log import open_live_logs
@@ -186,8 +186,7 @@ class Trainer:
         write_metrics(self.run_dir / METRICS_CSV, self.rows)
         if self.cfg.run.checkpoint:
             self.save()
-        RunInfo(self.cfg.algo, self.cfg.env.map, self.cfg.env.backend, self.cfg.seed, STATUS_RUNNING,
-                self.env_steps, self.cfg.run.t_max, None, __version__, simulator_version(self.cfg)).save(self.run_dir)
+        run_info(self.cfg, self.env_steps).save(self.run_dir)
         if self.on_record is not None:
             self.on_record()
 
@@ -200,7 +199,7 @@ class Trainer:
             "evaluations": self.evaluations, "rows": self.rows, "wall_s": float(self._wall()),
             "torch_rng": torch.get_rng_state(), "numpy_rng": np.random.get_state(),
             "config": self.cfg.to_dict(), "mafac_version": __version__,
-            "simulator_version": simulator_version(self.cfg),  # jaxmarl's, for a SMAX or MPE run
+            "simulator_version": simulator(self.cfg.env.backend)[1],
         })
 
     def save(self) -> None:
@@ -234,13 +233,11 @@ class Trainer:
         self.live_logs = None
 
 
-def simulator_version(cfg: Config) -> str:
-    """The jaxmarl version of a run on a jaxmarl backend (smax, mpe; '' for others), recorded in its run.json."""
-    if not uses_jaxmarl(cfg.env.backend):
-        return ""
-    from mafac.envs.smax import jaxmarl_version
-
-    return jaxmarl_version()
+def run_info(cfg: Config, env_steps: int) -> RunInfo:
+    """A running run's run.json, its simulator and version included."""
+    name, version = simulator(cfg.env.backend)
+    return RunInfo(cfg.algo, cfg.env.map, cfg.env.backend, cfg.seed, STATUS_RUNNING, env_steps, cfg.run.t_max, None,
+                   __version__, name, version)
 
 
 def train_run(cfg: Config, run_dir: Path, progress: Optional[Callable[[Progress], None]] = None,
@@ -250,14 +247,11 @@ def train_run(cfg: Config, run_dir: Path, progress: Optional[Callable[[Progress]
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     write_text(run_dir / CONFIG_YAML, cfg.to_yaml())
-    info = RunInfo(cfg.algo, cfg.env.map, cfg.env.backend, cfg.seed, STATUS_RUNNING, 0, cfg.run.t_max, None, __version__,
-                   simulator_version(cfg))
+    info = run_info(cfg, 0)
     trainer, failed = None, False
     try:
-        if (run_dir / CHECKPOINT).exists() and uses_jaxmarl(cfg.env.backend):
-            from mafac.envs.smax import warn_if_made_with_another_jaxmarl
-
-            warn_if_made_with_another_jaxmarl(run_dir)
+        if (run_dir / CHECKPOINT).exists():
+            warn_if_made_with_another_simulator(run_dir, cfg.env.backend)
         trainer = Trainer(cfg, run_dir, bench=bench)
         if (run_dir / CHECKPOINT).exists():
             trainer.load()

@@ -215,7 +215,7 @@ def test_list_memory_and_bench_budget_cover_the_maps():
     assert env_metric("mpe") == "test_return" and env_metric("smax") == "test_win_rate"
     for m in MPE_MAPS:
         info = describe_env("mpe", m)  # built without compiling anything
-        cfg = build_config("qmix", m, env_backend="mpe")
+        cfg = build_config("qmix", m, backend="mpe")
         assert info.episode_limit == cfg.env.kwargs.max_steps == EPISODE_STEPS
         mem = estimate(info, cfg)
         # the replay holds episode_limit + 1 steps of obs, state, actions... per episode
@@ -249,4 +249,4 @@ def test_train_through_the_cli(tmp_path):
     assert all(float(r["test_win_rate"]) == 0 for r in rows)
     info = json.loads((out / "run.json").read_text())
     assert (info["status"], info["env"], info["map"]) == ("done", "mpe", "simple_spread_v3")
-    assert info["jaxmarl_version"] == "0.2.0"
+    assert (info["simulator"], info["simulator_version"]) == ("jaxmarl", "0.2.0")

@@ -89,7 +89,7 @@ def _focus_fire(avail):
 
 def _play_scene(env, seed):
     """One real episode of env 0 with focus fire, played to its end and recorded."""
-    from mafac.rendering.smax_scene import SMAXScene
+    from mafac.envs.smax_scene import SMAXScene
 
     obs = env.reset(seed=seed)
     scene = SMAXScene(env)

@@ -215,26 +215,31 @@ def test_bad_env_kwarg_is_a_user_error():
     assert "max_stepz" in str(exc.value)
 
 
-def test_runs_record_their_jaxmarl_and_another_one_is_said_in_one_line(tmp_path, tiny_overrides, capsys):
+def test_runs_record_their_jaxmarl_and_another_one_is_said_in_one_line(tmp_path, tiny_overrides, caplog):
     import json
 
     from mafac.config import build_config
-    from mafac.envs.smax import JAXMARL_TESTED, jaxmarl_version, warn_if_made_with_another_jaxmarl
+    from mafac.envs import simulator, warn_if_made_with_another_simulator
+    from mafac.envs.smax import JAXMARL_TESTED
+    from mafac.rundir import RunInfo
     from mafac.trainer import train_run
 
-    assert jaxmarl_version() == JAXMARL_TESTED  # the pinned release, which the stand-ins were written for
+    assert simulator("smax") == ("jaxmarl", JAXMARL_TESTED)  # the pinned release
+    assert simulator("matrix") == ("", "")  # mafac's own
     run = tmp_path / "run"
     train_run(build_config(algo="vdn", map_name="3m", overrides=tiny_overrides(**{"run.t_max": 200})), run)
     info = json.loads((run / "run.json").read_text())
-    assert info["jaxmarl_version"] == JAXMARL_TESTED
-    capsys.readouterr()
-    warn_if_made_with_another_jaxmarl(run)
-    assert capsys.readouterr().err == ""  # same version: nothing to say
-    info["jaxmarl_version"] = "0.1.9"
-    (run / "run.json").write_text(json.dumps(info))
-    warn_if_made_with_another_jaxmarl(run)
-    err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "jaxmarl 0.1.9" in err[0] and f"jaxmarl {JAXMARL_TESTED} is installed" in err[0]
+    assert (info["simulator"], info["simulator_version"]) == ("jaxmarl", JAXMARL_TESTED)
+    caplog.clear()
+    warn_if_made_with_another_simulator(run, "smax")
+    assert caplog.records == []  # same version: nothing to say
+    old = {k: v for k, v in info.items() if not k.startswith("simulator")}  # a run.json of before mafac 0.3
+    (run / "run.json").write_text(json.dumps(dict(old, jaxmarl_version="0.1.9")))
+    assert RunInfo.load(run).simulator_version == "0.1.9"
+    warn_if_made_with_another_simulator(run, "smax")
+    [record] = caplog.records
+    assert record.levelname == "WARNING" and record.name == "mafac.envs"
+    assert "jaxmarl 0.1.9" in record.getMessage() and f"jaxmarl {JAXMARL_TESTED} is installed" in record.getMessage()
 
 
 def test_the_checkpoint_records_the_simulator_and_older_ones_still_resume(tmp_path, tiny_overrides):

@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from mafac.envs.smax import SMAXEnv, _import_smax
+from mafac.envs.smax import SMAXEnv, import_jaxmarl_module
 from mafac.envs.smax_smacv2 import SMACV2_MAPS, build_sim
 
 N_DRAWS = 400
@@ -24,7 +24,8 @@ def _resets(env, n, seed=0):
 
 @pytest.fixture(scope="module")
 def smax():
-    return _import_smax()
+    smax = import_jaxmarl_module("jaxmarl.environments.smax")
+    return smax.HeuristicEnemySMAX, smax.map_name_to_scenario
 
 
 @pytest.mark.slow

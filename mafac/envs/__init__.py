@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Optional
+from typing import Any, Optional, Tuple
 
 from mafac.envs.base import BatchedEnv, EnvInfo, Observation, Transition
 from mafac.options import build_options
@@ -43,9 +43,29 @@ def env_metric(backend: str) -> str:
         return "test_win_rate"
 
 
-def uses_jaxmarl(backend: str) -> bool:
-    """Whether a backend's simulator is jaxmarl's (a run then records jaxmarl's version)."""
-    return bool(getattr(get_env_class(backend), "uses_jaxmarl", False))
+def simulator(backend: str) -> Tuple[str, str]:
+    """The (name, installed version) of the distribution that simulates a backend's envs; ("", "")
+    for mafac's own (BatchedEnv.simulator)."""
+    cls = get_env_class(backend)
+    return (cls.simulator, cls.simulator_version()) if getattr(cls, "simulator", "") else ("", "")
+
+
+def warn_if_made_with_another_simulator(run_dir, backend: str) -> None:
+    """One warning when a run being reloaded (resumed, evaluated, rendered) was made under another
+    version of its simulator: the envs may not be those the run learned in."""
+    from mafac.errors import MafacError
+    from mafac.log import get
+    from mafac.rundir import RunInfo
+
+    try:
+        info = RunInfo.load(run_dir)
+    except MafacError:
+        return
+    name, installed = simulator(backend)
+    made = info.simulator_version
+    if made and installed and made != installed:
+        get("envs").warning(f"{run_dir} was made with {name} {made}; {name} {installed} is installed, so its "
+                            f"simulator may differ (pip install {name}=={made} to reload it as it was)")
 
 
 def check_map(backend: str, map_name: str) -> None:
@@ -87,4 +107,4 @@ def describe_env(backend: str, map_name: str, kwargs: Any = None):
 
 
 __all__ = ["BatchedEnv", "EnvInfo", "Observation", "Transition", "ENVS", "check_map", "describe_env", "env_metric", "env_options", "get_env_class",
-           "make_env", "uses_jaxmarl"]
+           "make_env", "simulator", "warn_if_made_with_another_simulator"]

@@ -82,13 +82,31 @@ class BatchedEnv(ABC):
     # for this backend's runs (`--metric` overrides): the win rate where an episode can be won,
     # another column (MPE: test_return) where none can.
     metric: ClassVar[str] = "test_win_rate"
-    # Simulated by jaxmarl: a run records jaxmarl's version, and reloading it under another warns.
-    uses_jaxmarl: ClassVar[bool] = False
+    # The installed distribution that simulates this backend ("" : mafac's own code): a run records
+    # its name and version, and reloading the run under another version warns.
+    simulator: ClassVar[str] = ""
 
     def __init__(self, map_name: str, n_envs: int, seed: int, **kwargs) -> None:
         self.map_name = map_name
         self.n_envs = n_envs
         self.seed = seed
+
+    @classmethod
+    def simulator_version(cls) -> str:
+        """The installed version of `simulator` ('' for none, or when it is not installed)."""
+        from importlib import metadata
+
+        try:
+            return metadata.version(cls.simulator) if cls.simulator else ""
+        except metadata.PackageNotFoundError:
+            return ""
+
+    def scene(self):
+        """What `mafac render` draws env 0 with: an object with `figsize`, `dpi`, `margins`,
+        `start()`, `step(actions) -> Transition`, `n_frames` and `draw(ax, frame)`."""
+        from mafac.errors import MafacError
+
+        raise MafacError(f"mafac render cannot draw the {self.name} backend: it has no scene")
 
     @classmethod
     @abstractmethod

@@ -122,6 +122,11 @@ class MatrixEnv(BatchedEnv):
         self.stage = np.zeros(n_envs, dtype=np.int64)  # two_step: 0 = state 1, 1 = 2A, 2 = 2B
         self.returns = np.zeros(n_envs, dtype=np.float64)
 
+    def scene(self):
+        from mafac.envs.matrix_scene import MatrixScene
+
+        return MatrixScene(self)
+
     @classmethod
     def maps(cls) -> Sequence[str]:
         return GAMES

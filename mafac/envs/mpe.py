@@ -98,8 +98,7 @@ def _import_task(map_name: str):
     from mafac.envs.smax import import_jaxmarl_module
 
     module, cls = MPE_TASKS[map_name]
-    # MPE's package __init__ imports matplotlib and every MPE scenario: skipped as well
-    mod = import_jaxmarl_module(f"jaxmarl.environments.mpe.{module}", skipped_packages=("jaxmarl.environments.mpe",))
+    mod = import_jaxmarl_module(f"jaxmarl.environments.mpe.{module}")
     return getattr(mod, cls)
 
 
@@ -213,7 +212,7 @@ class MPEEnv(BatchedEnv):
     Config = MPEConfig
     cheap_to_build = True  # nothing is compiled until the first reset
     metric = "test_return"  # no win in MPE: tables and plots default to the test return
-    uses_jaxmarl = True
+    simulator = "jaxmarl"
 
     def __init__(self, map_name: str, n_envs: int, seed: int, **options: Any) -> None:
         super().__init__(map_name, n_envs, seed)
@@ -232,9 +231,9 @@ class MPEEnv(BatchedEnv):
         self._spec = spec = MPESpec(env, agents, o, float(opt.reward_scale), int(opt.max_steps))
         self._features = _agent_features(map_name, env.num_agents, env.num_landmarks, env.dim_c)
         if [len(f) for f in self._features] != sizes:
-            from mafac.envs.smax import JAXMARL_TESTED, jaxmarl_version
+            from mafac.envs.smax import JAXMARL_TESTED
 
-            raise MafacError(f"jaxmarl {jaxmarl_version()}'s {map_name} observations have {sizes} features per agent, "
+            raise MafacError(f"jaxmarl {self.simulator_version()}'s {map_name} observations have {sizes} features per agent, "
                              f"not those mafac's mpe backend was written for (pip install jaxmarl=={JAXMARL_TESTED})")
         self._avail = np.arange(u)[None, :] < np.asarray(n_actions)[:, None]  # [A, u]
         self._batch_reset = jax.jit(functools.partial(_batch_reset, spec, n_envs))

@@ -43,7 +43,6 @@ from __future__ import annotations
 import contextlib
 import functools
 import importlib
-import importlib.util
 import io
 import math
 import os
@@ -59,6 +58,7 @@ from mafac.envs.base import BatchedEnv, EnvInfo, Observation, Transition
 from mafac.envs.jax_setup import import_jax
 from mafac.envs.smax_smacv2 import SMACV2_MAPS, build_sim
 from mafac.errors import MafacError
+from mafac.log import get as get_log
 from mafac.options import build_options
 
 # SMAX maps with SMAC names, then JaxMARL's SMACv2-style generated ones (mafac/envs/smax_smacv2.py:
@@ -144,104 +144,25 @@ def _silenced_stdout():
         os.close(devnull)
 
 
-def _real_jaxmarl():
-    """jaxmarl as its own __init__ builds it (every environment: seconds), for whoever needs more
-    than SMAX (or MPE) in this process; the modules already loaded are reused, not reloaded."""
-    for name in [n for n, m in sys.modules.items() if n.startswith("jaxmarl") and getattr(m, "_mafac_stub", False)]:
-        del sys.modules[name]
-    with _silenced_stdout():
-        return importlib.import_module("jaxmarl")
-
-
-def _stub_package(name: str, path: str) -> types.ModuleType:
-    mod = types.ModuleType(name)
-    mod.__path__ = [path]
-    mod.__file__ = os.path.join(path, "__init__.py")
-    mod._mafac_stub = True
-
-    def attribute(attr: str):
-        if attr.startswith("__"):  # introspection (torch, inspect, pickle probe modules): not a use
-            raise AttributeError(attr)
-        _real_jaxmarl()
-        return getattr(importlib.import_module(name), attr)
-
-    mod.__getattr__ = attribute
-    return mod
-
-
-# The jaxmarl release the stand-in packages below and the state/obs builders were written against.
+# The jaxmarl release the state/obs builders here and in mpe.py were written against.
 JAXMARL_TESTED = "0.2.0"
 
 
-def jaxmarl_version() -> str:
-    """The installed jaxmarl's version ('' if it is not installed)."""
-    from importlib import metadata
-
-    try:
-        return metadata.version("jaxmarl")
-    except metadata.PackageNotFoundError:
-        return ""
-
-
-def import_jaxmarl_module(module: str, skipped_packages: Sequence[str] = ()) -> types.ModuleType:
-    """Import one jaxmarl module without jaxmarl's package __init__, which imports and partly
-    compiles every JaxMARL environment (2.6 s of each run's start-up, most of it STORM). The parent
-    packages (and `skipped_packages`, e.g. one whose __init__ imports matplotlib) are stood in for
-    by empty ones whose attributes load the real package on first use (`jaxmarl.make` included);
-    the regular import remains the fallback for another jaxmarl release or layout."""
+def import_jaxmarl_module(module: str) -> types.ModuleType:
+    """A jaxmarl module, jaxmarl's own chatter on stdout kept out (and one warning if the installed
+    jaxmarl is not the one mafac was tested with)."""
     import_jax()
-    installed = jaxmarl_version()
-    if installed != JAXMARL_TESTED:  # the stand-ins rely on 0.2.0's layout: the regular import instead
-        _warn_version(installed)
-        _real_jaxmarl()
-    spec = importlib.util.find_spec("jaxmarl") if "jaxmarl" not in sys.modules else None
-    if spec is not None and spec.origin:
-        root = os.path.dirname(spec.origin)
-        sys.modules["jaxmarl"] = pkg = _stub_package("jaxmarl", root)
-        sys.modules["jaxmarl.environments"] = _stub_package("jaxmarl.environments", os.path.join(root, "environments"))
-        pkg.make = lambda *a, **k: _real_jaxmarl().make(*a, **k)
-    for name in skipped_packages:
-        parent = sys.modules.get(name.rpartition(".")[0])
-        if name not in sys.modules and getattr(parent, "_mafac_stub", False):
-            sys.modules[name] = _stub_package(name, os.path.join(parent.__path__[0], name.rpartition(".")[2]))
-    try:
-        with _silenced_stdout():
-            return importlib.import_module(module)
-    except ImportError:  # another jaxmarl layout: the regular, slower import
-        _real_jaxmarl()
+    installed = SMAXEnv.simulator_version()
+    if installed != JAXMARL_TESTED and installed not in _WARNED:
+        _WARNED.add(installed)
+        get_log("envs").warning(f"jaxmarl {installed or '(not found)'} is installed; mafac's SMAX and MPE backends "
+                                f"were written and tested for jaxmarl {JAXMARL_TESTED} "
+                                f"(pip install jaxmarl=={JAXMARL_TESTED})")
+    with _silenced_stdout():
         return importlib.import_module(module)
 
 
-def _import_smax():
-    """Import only jaxmarl's SMAX (it needs two of its sibling modules, not jaxmarl's __init__)."""
-    smax = import_jaxmarl_module("jaxmarl.environments.smax")
-    return smax.HeuristicEnemySMAX, smax.map_name_to_scenario
-
-
 _WARNED = set()
-
-
-def _warn_version(installed: str) -> None:
-    if installed not in _WARNED:
-        _WARNED.add(installed)
-        print(f"warning: jaxmarl {installed or '(not found)'} is installed; mafac's SMAX backend was written and "
-              f"tested for jaxmarl {JAXMARL_TESTED} (pip install jaxmarl=={JAXMARL_TESTED})", file=sys.stderr)
-
-
-def warn_if_made_with_another_jaxmarl(run_dir) -> None:
-    """One line when a run being reloaded (resumed, evaluated, rendered) was made under another
-    jaxmarl: its SMAX may not be the simulator the run learned in."""
-    from mafac.errors import MafacError
-    from mafac.rundir import RunInfo
-
-    try:
-        made = RunInfo.load(run_dir).jaxmarl_version
-    except MafacError:
-        return
-    installed = jaxmarl_version()
-    if made and installed and made != installed:
-        print(f"warning: {run_dir} was made with jaxmarl {made}; jaxmarl {installed} is installed, so its simulator "
-              f"may differ (pip install jaxmarl=={made} to reload it as it was)", file=sys.stderr)
 
 
 @dataclass(frozen=True, eq=False)
@@ -398,7 +319,7 @@ def _jitted(jax: Any, spec: "SMAXSpec", map_name: str, n_envs: int, options: "SM
 
 class SMAXEnv(BatchedEnv):
     name = "smax"
-    uses_jaxmarl = True
+    simulator = "jaxmarl"
     Config = SMAXConfig
     cheap_to_build = True  # nothing is compiled until the first reset
 
@@ -408,9 +329,9 @@ class SMAXEnv(BatchedEnv):
         reward_scale, max_steps = opt.reward_scale, opt.max_steps
         normalize_state, state_last_action = opt.normalize_state, opt.state_last_action
         jax = import_jax()
-        HeuristicEnemySMAX, map_name_to_scenario = _import_smax()
+        smax = import_jaxmarl_module("jaxmarl.environments.smax")
         env = build_sim(
-            HeuristicEnemySMAX, map_name_to_scenario(map_name),
+            smax.HeuristicEnemySMAX, smax.map_name_to_scenario(map_name),
             see_enemy_actions=opt.see_enemy_actions,
             walls_cause_death=opt.walls_cause_death,
             attack_mode=opt.attack_mode,
@@ -487,6 +408,11 @@ class SMAXEnv(BatchedEnv):
         self._key, self._states, packed, stepped = self._batch_step_kept(
             self._key, self._states, np.asarray(actions, dtype=np.int32))
         return self._transition(packed), stepped
+
+    def scene(self):
+        from mafac.envs.smax_scene import SMAXScene
+
+        return SMAXScene(self)
 
     @property
     def jaxmarl_env(self):

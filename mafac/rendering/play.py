@@ -22,21 +22,6 @@ class Episode:
     length: int
 
 
-def _scene(env):
-    from mafac.envs.matrix import MatrixEnv
-    from mafac.envs.smax import SMAXEnv
-
-    if isinstance(env, SMAXEnv):
-        from mafac.rendering.smax_scene import SMAXScene
-
-        return SMAXScene(env)
-    if isinstance(env, MatrixEnv):
-        from mafac.rendering.matrix_scene import MatrixScene
-
-        return MatrixScene(env)
-    raise MafacError(f"mafac render draws the smax and matrix backends; this run's backend is {env.name!r}")
-
-
 def frame_figure(scene):
     """The figure and axes a scene's frames are drawn on, sized by the scene."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -62,7 +47,7 @@ def play_episodes(run, episodes: int, seed: int) -> List[Episode]:
 
     cfg, env = run.cfg, run.env
     runner = Runner(env, run.agent, cfg.agent, None, seed=seed)
-    scene = _scene(env)
+    scene = env.scene()
     fig, ax = frame_figure(scene)
     out = []
     for k in range(episodes):
@@ -72,7 +57,7 @@ def play_episodes(run, episodes: int, seed: int) -> List[Episode]:
         while not done:
             actions = runner.act(0.0)
             tr = scene.step(actions.numpy())
-            runner.last_actions, runner.current = actions, tr.next
+            runner.advance(actions, tr)
             done, won, truncated = bool(tr.done[0]), bool(tr.battle_won[0]), bool(tr.truncated[0])
             steps += 1
         outcome = "won" if won else "timed out" if truncated else "lost"
