@@ -11,6 +11,7 @@ builtins = runpy.run_path(str(HERE / "mafac" / "builtin_plugins.py"))["ENTRY_POI
 version = runpy.run_path(str(HERE / "mafac" / "version.py"))["__version__"]
 
 entry_points = {"console_scripts": ["mafac = mafac.cli:main"]}
+GYM = ["gymnasium>=1.0", "pettingzoo>=1.24", "lbforaging==2.0.0", "rware==2.0.0"]
 for group, items in builtins.items():
     entry_points[group] = [f"{name} = {target}" for name, target in items.items()]
 
@@ -40,10 +41,11 @@ setup(
         # ray: the bench tests run the Ray executor for real; tensorboard, wandb: their tests read the
         # files they write
         "dev": ["pytest>=7", "pytest-xdist>=3.5", "ray>=2.9", "tensorboard>=2.14", "wandb>=0.19.10", "optuna>=3.4", "ruff>=0.5",
-                "mkdocs-material>=9", "mkdocstrings[python]>=0.24"],
+                "mkdocs-material>=9", "mkdocstrings[python]>=0.24", *GYM],
         "docs": ["mkdocs-material>=9", "mkdocstrings[python]>=0.24"],  # mkdocs build / serve
         "ray": ["ray>=2.9"],
         "sweep": ["optuna>=3.4"],  # mafac sweep
+        "gym": GYM,  # --env gym: Gymnasium / PettingZoo envs, LBF and RWARE at the versions EPyMARL's benchmark uses today
         "tensorboard": ["tensorboard>=2.14"],  # run.tensorboard=true (torch's SummaryWriter needs it)
         "wandb": ["wandb>=0.19.10"],  # run.wandb=true (0.19.10: reinit="create_new", a run per Trainer)
         # SMAC is not on PyPI under its own name (PyPI's `smac` is an unrelated optimiser):

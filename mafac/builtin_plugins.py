@@ -22,6 +22,7 @@ ENTRY_POINTS = {
         "matrix": "mafac.envs.matrix:MatrixEnv",
         "sc2": "mafac.envs.sc2:SC2Env",
         "mpe": "mafac.envs.mpe:MPEEnv",
+        "gym": "mafac.envs.gym:GymEnv",
     },
     "mafac.executors": {
         "local": "mafac.benchmark.executors.local:LocalExecutor",

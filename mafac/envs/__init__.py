@@ -73,6 +73,10 @@ def check_map(backend: str, map_name: str) -> None:
     no maps (e.g. a plugin with open-ended scenarios) accepts any name."""
     from mafac.errors import unknown
 
+    own = getattr(get_env_class(backend), "check_map", None)
+    if callable(own):  # an open-ended backend (gym: any gymnasium id) checks a name's form itself
+        own(map_name)
+        return
     maps = list(get_env_class(backend).maps())
     if maps and map_name not in maps:
         raise unknown(f"{backend} map", map_name, maps)
