@@ -18,7 +18,7 @@ from pathlib import Path
 import pandas as pd
 
 from mafac.benchmark.run import run_bench
-from mafac.benchmark.spec import Bench
+from mafac.benchmark.spec import Bench, ConfigSource
 from mafac.rundir import METRICS_CSV, RUNS_DIR
 
 
@@ -33,8 +33,9 @@ def main() -> None:
     p.add_argument("--set", dest="overrides", action="append", default=[])
     p.add_argument("--out", default="results/learning_smax")
     a = p.parse_args()
-    code = run_bench(Bench.build(a.algos, a.maps, a.seeds, a.steps, workers=a.workers, name=a.preset, out_root=a.out,
-                                 overrides=a.overrides, preset=a.preset))
+    source = ConfigSource(preset=a.preset, overrides=a.overrides)
+    code = 1 if run_bench(Bench.build(a.algos, a.maps, a.seeds, a.steps, source=source, workers=a.workers,
+                                      name=a.preset, out_root=a.out)).failed else 0
     summary = []
     for run_dir in sorted((Path(a.out) / a.preset / RUNS_DIR).iterdir()):
         if not (run_dir / METRICS_CSV).exists():

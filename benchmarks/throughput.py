@@ -52,7 +52,7 @@ def trainer_for(map_name: str, run_dir: str, *extra: str, backend: str = "smax")
     from mafac.config import build_config
     from mafac.trainer import Trainer
 
-    cfg = build_config(algo="qmix", map_name=map_name, preset="fast", env_backend=backend,
+    cfg = build_config(algo="qmix", map_name=map_name, preset="fast", backend=backend,
                        overrides=["run.checkpoint=false", "run.test_interval=1000000000", *extra])
     return Trainer(cfg, run_dir)
 

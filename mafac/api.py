@@ -8,15 +8,17 @@ section.key=value`, and stay typed all the way to the run's config.
 
 from __future__ import annotations
 
-import sys
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Dict, Optional, Sequence, Union
 
+from mafac import log as logs
 from mafac.errors import MafacError
 
 if TYPE_CHECKING:
     import pandas as pd
+
+    from mafac.benchmark.run import BenchResult
 
     from mafac.config import Config
 
@@ -24,11 +26,16 @@ PathLike = Union[str, Path]
 
 
 class BenchFailed(MafacError):
-    """Some runs of a bench failed; each was reported already, and the rest of the results are kept."""
+    """Some runs of a bench failed; each was reported already, and the rest of the results are kept
+    (`.result`: the bench's BenchResult, its table included)."""
+
+    def __init__(self, message: str, result: Any = None) -> None:
+        super().__init__(message)
+        self.result = result
 
 
 def _note(line: str) -> None:
-    print(f"note: {line}", file=sys.stderr)
+    logs.get("config").warning(line)
 
 
 def make_config(algo: Optional[str] = None, map: Optional[str] = None, *, seed: Optional[int] = None,
@@ -41,13 +48,13 @@ def make_config(algo: Optional[str] = None, map: Optional[str] = None, *, seed: 
     Resolution order as in the CLI: preset, then `config_file` (every key of it, `algo` and
     `preset` too), then the arguments, then `overrides` ("key=value" strings) and `settings`.
     `algo` defaults to the file's, else qmix. An argument that contradicts the file wins and is
-    said in one line through `say` (default: stderr). `steps` is run.t_max."""
+    said in one line through `say` (default: a warning of the "mafac.config" logger). `steps` is run.t_max."""
     from mafac.config import DEFAULT_PRESET, build_config
 
     if steps is not None:
         settings = {**settings, "run.t_max": steps}
     return build_config(algo=algo, map_name=map, seed=seed, preset=preset, config_file=config_file,
-                        overrides=overrides, settings=settings, env_backend=env,
+                        overrides=overrides, settings=settings, backend=env,
                         default_preset=default_preset or DEFAULT_PRESET,
                         say=say)
 
@@ -90,28 +97,45 @@ def bench(algos: Union[str, Sequence[str]] = ("vdn", "qmix", "qtran"), maps: Uni
           out_root: PathLike = "results", preset: Optional[str] = None, env: Optional[str] = None,
           config_file: Optional[PathLike] = None, force: bool = False, memory: Union[int, str, None] = None,
           render: bool = False, final_episodes: Optional[int] = None, probe: bool = True,
-          overrides: Sequence[str] = (), load: bool = True, plan: bool = False,
-          **settings: Any) -> Union["pd.DataFrame", Path]:
+          overrides: Sequence[str] = (), load: bool = True, plan: bool = False, quiet: bool = False,
+          **settings: Any) -> Union["pd.DataFrame", "BenchResult", Path]:
     """Every algorithm on every map for several seeds, resumable, as `mafac bench`; returns the
-    results as `load_results` gives them (`load=False`: the bench directory). `seeds`: a count
+    results as `load_results` gives them, with the results table's text in `.attrs["table"]`
+    (`load=False`: the BenchResult: the bench directory, each run's summary, the table). `seeds`: a count
     (3 = seeds 0, 1, 2) or a list of seed ids. `final_episodes`: greedy episodes of each final
     policy (default 10 x env.test_n_envs, 0: none). `probe=False`: no few-second probe of each
-    (algo, map) for the wall-time estimate (then unknown). `plan=True` (`--plan`): print the header
-    and the estimate, run nothing, and return the bench's directory (not created). `settings`:
-    config keys to typed values. Raises BenchFailed if any run failed."""
-    from mafac.benchmark.run import plan as print_plan, run_bench
-    from mafac.benchmark.spec import Bench
+    (algo, map) for the wall-time estimate (then unknown). `plan=True` (`--plan`): say the header
+    and the estimate, run nothing, and return the bench's directory (not created). `quiet`: no
+    progress bar; nothing reaches stdout either way: the bench's lines go to the "mafac.bench"
+    logger (`logging`; the CLI shows them on stderr), its table to table.md. `settings`: config keys
+    to typed values. Raises BenchFailed if any run failed."""
+    from mafac.benchmark.run import plan as say_plan, run_bench
 
-    spec = Bench.build(algos, maps, seeds, steps, workers=workers, memory=memory, name=name, out_root=out_root,
-                       overrides=overrides, config_file=config_file, settings=settings, preset=preset, env=env,
-                       executor=executor, address=address, force=force, render=render,
-                       final_episodes=final_episodes, probe=probe)
+    spec = _bench_spec(algos, maps, seeds, steps, workers, memory, name, out_root, overrides, config_file, settings,
+                       preset, env, final_episodes, executor=executor, address=address, force=force, render=render)
     if plan:
-        print_plan(spec)
+        say_plan(spec, probe=probe)
         return spec.root
-    if run_bench(spec):
-        raise BenchFailed(f"bench {spec.name}: some runs failed (listed above); the others are in {spec.root}")
-    return load_results(spec.root) if load else spec.root
+    result = run_bench(spec, probe=probe, quiet=quiet)
+    if result.failed:
+        raise BenchFailed(f"bench {spec.name}: some runs failed (listed above); the others are in {spec.root}",
+                          result)
+    if not load:
+        return result
+    data = load_results(spec.root)
+    data.attrs["table"] = result.table
+    return data
+
+
+def _bench_spec(algos, maps, seeds, steps, workers, memory, name, out_root, overrides, config_file, settings, preset,
+                env, final_episodes=None, name_prefix: str = "", **execution: Any):
+    """The API's keywords as one `Bench` (shared by `bench` and `sweep`)."""
+    from mafac.benchmark.spec import Bench, ConfigSource
+
+    source = ConfigSource(preset=preset, backend=env, config_file=None if config_file is None else str(config_file),
+                          overrides=list(overrides), settings=dict(settings or {}), final_episodes=final_episodes)
+    return Bench.build(algos, maps, seeds, steps, source=source, workers=workers, memory=memory, name=name,
+                       name_prefix=name_prefix, out_root=out_root, **execution)
 
 
 def sweep(space: PathLike, trials: int, algos: Union[str, Sequence[str]] = ("qmix",),
@@ -123,22 +147,18 @@ def sweep(space: PathLike, trials: int, algos: Union[str, Sequence[str]] = ("qmi
           config_file: Optional[PathLike] = None, force: bool = False, memory: Union[int, str, None] = None,
           overrides: Sequence[str] = (), **settings: Any) -> "pd.DataFrame":
     """A hyper-parameter search, as `mafac sweep`: each trial a bench of the grid with the trial's
-    settings; resumable; returns the trials table (one row per trial). `budget`: seconds, or a
-    duration like '4h'. Needs `mafac[sweep]` (Optuna)."""
-    from mafac.benchmark.spec import Bench, default_name, parse_list
+    settings; resumable; returns the trials table (one row per trial; its report's text in
+    `.attrs["report"]`). `budget`: seconds, or a duration like '4h'. Its lines go to the
+    "mafac.sweep" logger, nothing to stdout. Needs `mafac[sweep]` (Optuna)."""
     from mafac.search.study import Search, parse_budget
 
-    algo_list = parse_list(algos, "algos") if isinstance(algos, str) else list(algos)
-    map_list = parse_list(maps, "maps") if isinstance(maps, str) else list(maps)
-    base = Bench.build(algo_list, map_list, seeds, steps, workers=workers, memory=memory,
-                       name=name or "sweep_" + default_name(algo_list, map_list), out_root=out_root,
-                       overrides=overrides, config_file=config_file, settings=settings, preset=preset, env=env,
-                       executor=executor, address=address, force=force)
+    base = _bench_spec(algos, maps, seeds, steps, workers, memory, name, out_root, overrides, config_file, settings,
+                       preset, env, name_prefix="sweep_", executor=executor, address=address, force=force)
     search = Search(base, space_file=str(space), trials=trials, objective=objective, sampler=sampler, pruner=pruner,
                     sampler_seed=sampler_seed, budget_s=parse_budget(budget))
-    failed = search.run()
+    failed, report = search.run()
     frame = search.trials_frame()
-    frame.attrs.update(root=str(base.root), failed=failed)
+    frame.attrs.update(root=str(base.root), failed=failed, report=report)
     return frame
 
 

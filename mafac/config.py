@@ -211,7 +211,7 @@ def build_config(
     preset: Optional[str] = None,
     config_file: Optional[str | Path] = None,
     overrides: typing.Sequence[str] = (),
-    env_backend: Optional[str] = None,
+    backend: Optional[str] = None,
     default_preset: str = DEFAULT_PRESET,
     say: Optional[typing.Callable[[str], None]] = None,
     settings: Optional[typing.Mapping[str, Any]] = None,
@@ -219,7 +219,7 @@ def build_config(
     """Resolve a config in the documented order and validate the names it refers to.
 
     Every key of `config_file`, `algo` and `preset` included, applies unless an argument
-    (`algo`, `map_name`, `seed`, `env_backend`, `preset`: None means "not given") or an override
+    (`algo`, `map_name`, `seed`, `backend`, `preset`: None means "not given") or an override
     names it too; then the argument wins, and `say` (if given) is told in one line, because a
     config file is a promise about what runs. `default_preset` is the preset used when neither
     `preset` nor the config file names one. `settings`: {key: typed value}, applied after
@@ -235,7 +235,7 @@ def build_config(
     # `--set` texts first, then typed settings (Python keywords, a sweep's trial): both are
     # (key, value) pairs from here on, the texts parsed as YAML values
     parsed = [_parse_override(o) for o in overrides] + list((settings or {}).items())
-    given = {"algo": algo, "preset": preset, "seed": seed, "env.map": map_name, "env.backend": env_backend}
+    given = {"algo": algo, "preset": preset, "seed": seed, "env.map": map_name, "env.backend": backend}
     flags = {"algo": "--algo", "preset": "--preset", "seed": "--seed", "env.map": "--map", "env.backend": "--env"}
     if say is not None:
         for key, value in given.items():
@@ -270,8 +270,8 @@ def build_config(
             set_key(cfg, key, value)
     if map_name is not None:
         cfg.env.map = map_name
-    if env_backend is not None:
-        cfg.env.backend = env_backend
+    if backend is not None:
+        cfg.env.backend = backend
     if seed is not None:
         cfg.seed = seed
     for key, value in parsed:

@@ -29,3 +29,17 @@ def describe(e: BaseException) -> str:
     """`Type: first line of the message`: what a one-line failure report says about an exception."""
     text = first_line(e)
     return f"{type(e).__name__}: {text}" if text else type(e).__name__
+
+
+def no_space(e: BaseException) -> bool:
+    """Whether an exception (or one it was raised from) is a full disk: ENOSPC, or a library's
+    message of it (torch's writer reports the OS error as text)."""
+    import errno
+
+    seen = set()
+    while e is not None and id(e) not in seen:
+        seen.add(id(e))
+        if (isinstance(e, OSError) and e.errno == errno.ENOSPC) or "No space left on device" in str(e):
+            return True
+        e = e.__cause__ or e.__context__
+    return False

@@ -93,6 +93,11 @@ def gib(n: float) -> str:
     return f"{n / GiB:.1f} GiB"
 
 
+def size(n: float) -> str:
+    """Bytes as GiB, MiB below one GiB, KiB below one MiB."""
+    return gib(n) if n >= GiB else f"{n / 2 ** 20:.0f} MiB" if n >= 2 ** 20 else f"{n / 1024:.0f} KiB"
+
+
 def fit_capacity(mem: RunMemory, budget_per_run: int) -> int:
     """The largest replay capacity whose run fits `budget_per_run` bytes."""
     return (budget_per_run - mem.learner - mem.process) // mem.per_episode
@@ -164,3 +169,46 @@ def plan_bench(cfgs: dict, workers: int, budget: Optional[int] = None) -> Option
                bench=True)
     return (f"  memory: up to {gib(concurrent * mems[worst].total)} at once ({concurrent} x {worst}: replay "
             f"{gib(mems[worst].replay)} for {_capacity(cfgs[worst])} episodes)")
+
+
+@dataclass
+class RunDisk:
+    replay: int  # bytes of replay shards at most: every stored episode
+    checkpoint: int  # bytes of one checkpoint: the networks, their targets and optimizer moments
+
+    @property
+    def total(self) -> int:
+        return self.replay + 2 * self.checkpoint  # a new checkpoint is written beside the old one
+
+
+def estimate_disk(cfg, cache: Optional[dict] = None) -> Optional[RunDisk]:
+    """The disk a run's directory needs at most (None: a backend that cannot be described
+    without starting it). No checkpoint (run.checkpoint=false): nothing but the small files."""
+    info = _info(cfg, {} if cache is None else cache)
+    if info is None:
+        return None
+    if not cfg.run.checkpoint:
+        return RunDisk(0, 0)
+    from mafac.agent import build_agent
+    from mafac.mixers import get_mixer
+
+    agent, mixer = build_agent(info, cfg.agent), get_mixer(cfg.algo)(info, cfg.mixer, cfg.agent.hidden_dim)
+    params = sum(p.numel() * p.element_size() for net in (agent, mixer) for p in net.parameters())
+    return RunDisk(estimate(info, cfg).replay, 4 * params)  # online, target, Adam's two moments
+
+
+def disk_bytes(cfg) -> int:
+    found = estimate_disk(cfg)
+    return 0 if found is None else found.total
+
+
+def plan_disk(cfgs: dict) -> Optional[str]:
+    """The bench header's disk line: what its runs' directories need at most."""
+    cache: dict = {}
+    disks = {name: d for name, d in ((n, estimate_disk(c, cache)) for n, c in cfgs.items()) if d is not None}
+    if not disks:
+        return None
+    worst = max(disks, key=lambda n: disks[n].total)
+    d = disks[worst]
+    return (f"  disk: up to {size(sum(x.total for x in disks.values()))} for {len(disks)} run(s) ({worst}: replay "
+            f"{size(d.replay)} for {_capacity(cfgs[worst])} episodes, checkpoint {size(d.checkpoint)})")

@@ -42,7 +42,7 @@ def _run(root: Path, algo: str, map_name: str, seed: int, curve, steps=STEPS, st
     d = root / "runs" / f"{algo}__{map_name}__s{seed}"
     d.mkdir(parents=True)
     RunInfo(algo, map_name, "smax", seed, status, int(steps[-1]), int(steps[-1])).save(d)
-    (d / "config.yaml").write_text(build_config(algo, map_name, seed, env_backend="smax").to_yaml())
+    (d / "config.yaml").write_text(build_config(algo, map_name, seed, backend="smax").to_yaml())
     curve = np.asarray(curve, dtype=float)
     pd.DataFrame({"env_steps": steps, "episodes": steps // 20, "test_win_rate": curve, "test_return": curve * 20,
                   "loss": 0.1, "epsilon": 0.05, "wall_s": steps / 500}).to_csv(d / "metrics.csv", index=False)
@@ -59,6 +59,15 @@ def bench(tmp_path) -> Path:
     for seed, (final, reach) in IQL.items():
         _run(root, "iql", "3m", seed, _curve(final, reach))
     return root
+
+
+@pytest.fixture(autouse=True)
+def console_lines(capsys):
+    """The library's log lines on stderr, as the CLI shows them (mafac/log.py)."""
+    from mafac.log import console
+
+    with console():
+        yield
 
 
 def _row(frame: pd.DataFrame, m: str, label: str) -> pd.Series:
@@ -400,7 +409,7 @@ def _mpe_run(root: Path, algo: str, seed: int, final: float) -> Path:
     d = root / "runs" / f"{algo}__simple_spread_v3__s{seed}"
     d.mkdir(parents=True)
     RunInfo(algo, "simple_spread_v3", "mpe", seed, STATUS_DONE, int(STEPS[-1]), int(STEPS[-1])).save(d)
-    (d / "config.yaml").write_text(build_config(algo, "simple_spread_v3", seed, env_backend="mpe").to_yaml())
+    (d / "config.yaml").write_text(build_config(algo, "simple_spread_v3", seed, backend="mpe").to_yaml())
     returns = np.linspace(-150.0, final, len(STEPS))
     pd.DataFrame({"env_steps": STEPS, "episodes": STEPS // 25, "test_win_rate": 0.0, "test_return": returns,
                   "loss": 0.1, "epsilon": 0.05, "wall_s": STEPS / 500}).to_csv(d / "metrics.csv", index=False)

@@ -91,3 +91,26 @@ def test_bench_through_the_api(tmp_path, tiny_overrides):
                        **settings)
     assert set(data["algo"]) == {"vdn"} and list(data["env_steps"]) == [0, 200]
     assert (tmp_path / "api" / "runs" / "vdn__3m__s0" / "metrics.csv").exists()
+
+
+def test_a_quiet_bench_writes_nothing_on_stdout(tmp_path, capfd):
+    """A notebook's bench: no progress bar, nothing on stdout (its own, or its worker processes'),
+    the lines on the "mafac.bench" logger, the table returned."""
+    import logging
+
+    said = []
+    handler = logging.Handler()
+    handler.emit = lambda record: said.append(record.getMessage())
+    logging.getLogger("mafac").addHandler(handler)
+    logging.getLogger("mafac").setLevel(logging.INFO)
+    try:
+        data = mafac.bench("vdn", "climbing", seeds=1, steps=100, workers=1, name="q", out_root=tmp_path, env="matrix",
+                           preset="matrix", probe=False, quiet=True, **{"run.test_interval": 50})
+    finally:
+        logging.getLogger("mafac").removeHandler(handler)
+        logging.getLogger("mafac").setLevel(logging.NOTSET)
+    out, err = capfd.readouterr()
+    assert out == "" and "it/s" not in err and "step/s" not in err  # no stdout, no bar
+    assert data["env_steps"].iloc[0] == 0 and data["env_steps"].iloc[-1] >= 100 and "vdn" in data.attrs["table"]
+    assert said[0].startswith("mafac bench q: 1 algo x 1 map x 1 seed = 1 run (0 already done)")
+    assert any(line.startswith("  disk: up to ") for line in said) and said[-1].startswith("bench q: 1/1 runs done")

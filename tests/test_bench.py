@@ -189,6 +189,41 @@ def test_changed_grid_is_refused_unless_forced(tmp_path):
     assert {p.name for p in (tmp_path / "g" / "runs").iterdir()} == {"vdn__qtran_game__s0", "qmix__qtran_game__s0"}
 
 
+FULL_DISK = """
+disk=$1; shift
+mount -t tmpfs -o size=600k tmpfs "$disk" || exit 77
+python -m mafac "$@" --out-root "$disk"; echo "exit $?" >&2
+mount -o remount,size=16m "$disk"
+python -m mafac "$@" --out-root "$disk"; echo "exit $?" >&2
+"""
+
+
+@pytest.mark.slow
+def test_a_full_disk_stops_the_bench_and_a_rerun_resumes(tmp_path):
+    """A real full disk: a 600 KiB tmpfs (in a user and mount namespace of its own) holds the first
+    run's first checkpoint, not its second. That run fails in one line, the bench starts no other
+    and says what they need; on a larger disk the same command runs them all."""
+    args = ["bench", "--algos", "vdn", "--maps", "climbing", "--env", "matrix", "--preset", "matrix", "--seeds", "3",
+            "--steps", "200", "--workers", "1", "--name", "full", "--no-probe", "--set", "run.test_interval=100"]
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    try:
+        out = subprocess.run(["unshare", "-rm", "sh", "-c", FULL_DISK, "sh", str(disk)] + args, capture_output=True,
+                             text=True, timeout=600)
+    except FileNotFoundError:
+        pytest.skip("no unshare here")
+    if out.returncode == 77 or "exit" not in out.stderr:
+        pytest.skip(f"no tmpfs of our own here: {out.stderr.strip()[-200:]}")
+    assert "exit 1\n" in out.stderr, out.stderr[-3000:]
+    first, second = out.stderr.split("exit 1\n", 1)
+    assert "  disk: up to " in first and "vdn__climbing__s0: failed (OSError: [Errno 28] No space left on device)" in first
+    stop = [line for line in first.splitlines() if "not started" in line and line.startswith("warning:")]
+    assert len(stop) == 1 and "no space left on device: 2 run(s) not started, needing up to " in stop[0]
+    assert "failed: vdn__climbing__s1: not started: no space left on device" in first
+    assert "Traceback" not in out.stderr
+    assert "exit 0" in second and "bench full: 3/3 runs done" in second
+
+
 @pytest.mark.parametrize("args,needle", [
     (["--algos", "vdn,nope"], "nope"),
     (["--maps", "3x"], "3x"),

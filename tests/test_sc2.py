@@ -507,7 +507,7 @@ def test_bad_option_values_fail_when_the_config_is_built(key, value, message):
     from mafac.config import build_config
 
     with pytest.raises(MafacError) as err:
-        build_config(algo="qmix", map_name="3m", env_backend="sc2", overrides=[f"env.kwargs.{key}={value}"])
+        build_config(algo="qmix", map_name="3m", backend="sc2", overrides=[f"env.kwargs.{key}={value}"])
     assert str(err.value) == message
     with pytest.raises(MafacError) as err:  # and before any worker starts, for a direct SC2Env
         SC2Env("3m", 1, 0, env_factory=STANDIN, **{key: value})
@@ -521,7 +521,7 @@ def test_every_smac_difficulty_reaches_the_game(make_env):
     from mafac.envs.sc2_options import DIFFICULTIES
 
     assert DIFFICULTIES == tuple(sc2_standin.DIFFICULTIES)  # the stand-in's table is SMAC's
-    cfg = build_config(algo="qmix", map_name="3m", env_backend="sc2", overrides=["env.kwargs.difficulty=9"])
+    cfg = build_config(algo="qmix", map_name="3m", backend="sc2", overrides=["env.kwargs.difficulty=9"])
     assert cfg.env.kwargs.difficulty == "9"  # YAML's 9, as SMAC's key
     for level in ("1", "A"):  # the game launches (first reset) with the level looked up
         make_env(n_envs=1, difficulty=level).reset()
@@ -583,7 +583,7 @@ def test_training_run_counts_aborted_episodes(tmp_path):
         "run.t_max": 120, "run.test_interval": 60, "replay.capacity": 32, "learner.batch_size": 4,
         "learner.start_episodes": 4, "agent.hidden_dim": 8,
     }
-    cfg = build_config(algo="qmix", map_name="3m", seed=0, env_backend="sc2",
+    cfg = build_config(algo="qmix", map_name="3m", seed=0, backend="sc2",
                        overrides=[f"{k}={v}" for k, v in overrides.items()])
     rows = train_run(cfg, tmp_path / "run")
     with open(tmp_path / "run" / "metrics.csv", newline="") as f:

@@ -9,7 +9,7 @@ import pytest
 
 from conftest import _tiny_overrides
 from mafac.benchmark.run import _estimate
-from mafac.benchmark.spec import Bench, longest_first
+from mafac.benchmark.spec import Bench, ConfigSource, longest_first
 from mafac.benchmark.throughput import cache_key, contention, estimate_bench, schedule_seconds
 
 SECONDS = 0.2  # per timed phase: enough for a few dozen steps and updates of the tiny shape
@@ -17,7 +17,10 @@ SECONDS = 0.2  # per timed phase: enough for a few dozen steps and updates of th
 
 def _bench(tmp_path, maps="3m", algos="qmix", extra=(), steps=20_000, **kw) -> Bench:
     sets = _tiny_overrides(**{"run.test_interval": 1000}) + list(extra)
-    return Bench.build(algos, maps, 1, steps, workers=1, out_root=tmp_path, overrides=sets, **kw)
+    return Bench.build(algos, maps, 1, steps, workers=1, out_root=tmp_path, source=ConfigSource(overrides=sets), **kw)
+
+
+MATRIX = ConfigSource(backend="matrix", preset="matrix")
 
 
 def _plan(bench: Bench, skip=None):
@@ -33,7 +36,7 @@ def test_a_probe_is_cached_per_cost_and_reused(tmp_path, monkeypatch):
     answers, for longer runs too; a config key that changes a cost is a new measurement."""
     cache = tmp_path / "tp.json"
     monkeypatch.setenv("MAFAC_THROUGHPUT_CACHE", str(cache))
-    bench = Bench.build("vdn,qmix", "climbing", 1, 2_000, workers=2, out_root=tmp_path, env="matrix", preset="matrix")
+    bench = Bench.build("vdn,qmix", "climbing", 1, 2_000, workers=2, out_root=tmp_path, source=MATRIX)
     est, said = _plan(bench)
     assert [line.split(" (")[0] for line in said if "probed" in line] == ["  probed vdn on climbing",
                                                                           "  probed qmix on climbing"]
@@ -59,8 +62,7 @@ def test_a_probe_is_cached_per_cost_and_reused(tmp_path, monkeypatch):
     again, said = _plan(bench)  # the same bench again: no probe, the cached figures
     assert said == [] and again.seconds == est.seconds
     assert "2 cached probe(s) on this machine" in again.lines[0] and str(cache) in again.lines[0]
-    longer, said = _plan(Bench.build("vdn,qmix", "climbing", 1, 20_000, workers=2, out_root=tmp_path, env="matrix",
-                                     preset="matrix"))
+    longer, said = _plan(Bench.build("vdn,qmix", "climbing", 1, 20_000, workers=2, out_root=tmp_path, source=MATRIX))
     assert said == [] and longer.seconds["vdn__climbing__s0"] > 2 * est.seconds["vdn__climbing__s0"]
     cfg = bench.jobs()[0].config().to_dict()
     wider = dict(cfg, agent=dict(cfg["agent"], hidden_dim=32))
@@ -84,21 +86,20 @@ def test_maps_of_different_sizes_get_their_own_estimate(tmp_path, monkeypatch):
 def test_unknown_when_nothing_may_be_measured(tmp_path, monkeypatch):
     cache = tmp_path / "tp.json"
     monkeypatch.setenv("MAFAC_THROUGHPUT_CACHE", str(cache))
-    for bench, why in ((_bench(tmp_path, probe=False), "--no-probe"), (_bench(tmp_path, executor="ray"), "executor ray")):
+    for bench, probe, why in ((_bench(tmp_path), False, "--no-probe"), (_bench(tmp_path, executor="ray"), True,
+                                                                       "executor ray")):
         todo = bench.jobs()
-        est = _estimate(bench, todo, {j.name: j.config() for j in todo})
+        est = _estimate(bench, todo, {j.name: j.config() for j in todo}, probe)
         assert est.seconds is None and len(est.lines) == 1
         assert est.lines[0].startswith("  estimated wall time unknown (") and why in est.lines[0]
     assert not cache.exists()  # nothing was probed
-    # a trial of a sweep reports itself: no probe either
-    assert _bench(tmp_path).variant("t0", tmp_path, {"learner.lr": 0.01}).probe is False
 
 
 @pytest.mark.slow
 def test_a_failing_probe_leaves_the_estimate_unknown_not_the_bench_failed(tmp_path, monkeypatch):
     monkeypatch.setenv("MAFAC_THROUGHPUT_CACHE", str(tmp_path / "tp.json"))
-    bench = Bench.build("vdn", "climbing", 1, 2_000, workers=1, out_root=tmp_path, env="matrix", preset="matrix",
-                        overrides=["learner.lr=1e30"])  # the loss is not finite after the first update
+    bench = Bench.build("vdn", "climbing", 1, 2_000, workers=1, out_root=tmp_path,  # the loss is not finite
+                        source=ConfigSource(backend="matrix", preset="matrix", overrides=["learner.lr=1e30"]))
     est, said = _plan(bench)
     assert est.seconds is None and "unknown (a probe failed" in est.lines[0]
     assert len(said) == 2 and said[1].startswith("  probe of vdn on climbing failed (NonFiniteLoss")

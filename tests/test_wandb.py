@@ -254,12 +254,20 @@ def test_missing_package_is_one_line(tmp_path, monkeypatch):
 
 def test_a_sweep_trial_groups_its_runs_by_sweep_and_trial(tmp_path):
     """Trial names (t000, t001, ...) repeat from one sweep to the next; their W&B group does not."""
-    from mafac.benchmark.spec import Bench
+    import json
 
-    sweep = Bench.build("qmix", "3m", 1, name="s1", out_root=tmp_path, workers=1)
-    trial = sweep.variant("t003", sweep.root / "trials", {"learner.lr": 0.01})
-    assert (sweep.group, trial.name, trial.group) == (None, "t003", "s1/t003")
-    assert Bench.from_dict(trial.to_dict()).group == "s1/t003"  # what the trial's bench.json carries
+    from mafac.benchmark.spec import Bench
+    from mafac.search.study import Search
+
+    space = tmp_path / "space.yaml"
+    space.write_text("learner.lr: {log: [1.0e-4, 1.0e-2]}\n")
+    sweep = Search(Bench.build("qmix", "3m", 1, name="s1", out_root=tmp_path, workers=1), str(space), trials=4)
+    tdir = sweep.root / "trials" / "t003"
+    tdir.mkdir(parents=True)
+    sweep._bench_command(tdir, {"learner.lr": 0.01})
+    data = json.loads((tdir / "bench.json").read_text())  # what the trial's bench process reads
+    trial = Bench.from_dict(data["bench"])
+    assert (data["group"], trial.name, trial.source.settings) == ("s1/t003", "t003", {"learner.lr": 0.01})
 
 
 def test_a_remote_run_ships_its_wandb_files(matrix_run, tmp_path):

@@ -17,16 +17,18 @@ import csv
 import io
 import math
 import re
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 import pandas as pd
 
+from mafac import log as logs
 from mafac.config import load_yaml
 from mafac.errors import MafacError
 from mafac.rundir import CONFIG_YAML, METRICS_CSV, RUN_JSON, STATUS_DONE, RunInfo, find_run_dirs
+
+log = logs.get("analysis")
 
 # Without these a run cannot be placed on a learning curve or tabled at all.
 REQUIRED = ("env_steps", "test_win_rate")
@@ -266,7 +268,7 @@ def _drop_duplicates(data: pd.DataFrame, skipped: List[Skipped], warn: bool) -> 
         skip = Skipped(run_dir, f"{run_dir}: duplicate of {keeper} (same algo, map and seed)")
         skipped.append(skip)
         if warn:
-            print(f"warning: {skip.message}", file=sys.stderr)
+            log.warning(skip.message)
     return data[~data["run_dir"].isin(set(dups["run_dir"]))]
 
 
@@ -295,7 +297,7 @@ def load_results(paths: Sequence[str | Path], warn: bool = True, by_source: Opti
                 warning = str(e) if isinstance(e, MafacError) else f"{e.filename or run_dir}: unreadable ({e.strerror})"
                 skipped.append(Skipped(str(run_dir), warning))
             if warn and warning:
-                print(f"warning: {warning}", file=sys.stderr)
+                log.warning(warning)
     if not frames:
         where = ", ".join(str(r) for r in roots)
         detail = f" ({len(skipped)} run(s) skipped, the first: {skipped[0].message})" if skipped else " (no run dirs found)"
@@ -321,7 +323,7 @@ def _read_finals(data: pd.DataFrame, warn: bool) -> pd.DataFrame:
             f = read_final(Path(r.run_dir))
         except MafacError as e:
             if warn:
-                print(f"warning: {e}", file=sys.stderr)
+                log.warning(e)
             continue
         if f is not None:
             rows.append({"label": r.label, "map": r.map, "seed": r.seed, "run_dir": r.run_dir, **f})

@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 from typing import Callable, Dict, Optional
 
-from mafac.errors import describe
+from mafac.errors import describe, no_space
 
 
 def limit_threads() -> None:
@@ -41,7 +41,7 @@ def run_job(job: Dict[str, object], run_dir: Optional[Path] = None,
         rows = train_run(cfg, Path(run_dir or job["run_dir"]), progress=progress, on_record=on_record,
                          bench=job.get("bench"))
     except Exception as e:  # recorded in run.json by train_run; reported by the bench
-        return {"name": name, "status": "failed", "error": describe(e)}
+        return {"name": name, "status": "failed", "error": describe(e), "no_space": no_space(e)}
     last = rows[-1]
     return {"name": name, "status": "done", "test_win_rate": last["test_win_rate"], "test_return": last["test_return"],
             "env_steps": last["env_steps"], "wall_s": last["wall_s"]}

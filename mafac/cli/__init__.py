@@ -31,13 +31,13 @@ def cli() -> None:
               help="Run directory (default results/runs/<algo>__<map>__s<seed>__<time>). An existing one is resumed.")
 @config_options
 @click.option("--quiet", is_flag=True, help="No progress bar.")
-def train(algo, map_name, seed, steps, out, overrides, config_file, preset, env_backend, quiet) -> None:
+def train(algo, map_name, seed, steps, out, overrides, config_file, preset, env, quiet) -> None:
     """Train one algorithm on one map."""
     from mafac.api import make_config, train as train_config
 
     # --steps after the --set list, so that it wins over a --set run.t_max
     extra = list(overrides) + ([f"run.t_max={steps}"] if steps is not None else [])
-    cfg = make_config(algo, map_name, seed=seed, preset=preset, config_file=config_file, env=env_backend,
+    cfg = make_config(algo, map_name, seed=seed, preset=preset, config_file=config_file, env=env,
                       overrides=extra, say=_say)
 
     def header(run_dir: Path) -> None:  # after the memory check: a run that cannot fit is one line
@@ -106,13 +106,13 @@ def list_cmd() -> None:
 @cli.command(name="config")
 @run_options
 @config_options
-def config_cmd(algo, map_name, seed, steps, overrides, config_file, preset, env_backend) -> None:
+def config_cmd(algo, map_name, seed, steps, overrides, config_file, preset, env) -> None:
     """Print the resolved config as YAML, exactly what `mafac train` with the same options would
     run (a starting point for --config)."""
     from mafac.api import make_config
 
     extra = list(overrides) + ([f"run.t_max={steps}"] if steps is not None else [])
-    cfg = make_config(algo, map_name, seed=seed, preset=preset, config_file=config_file, env=env_backend,
+    cfg = make_config(algo, map_name, seed=seed, preset=preset, config_file=config_file, env=env,
                       overrides=extra, say=_say)
     click.echo(cfg.to_yaml(), nl=False)
 
@@ -126,8 +126,11 @@ for _command in (bench, sweep, table, plot, export):
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
+    from mafac.log import console
+
     try:
-        cli.main(args=list(argv) if argv is not None else None, prog_name="mafac", standalone_mode=False)
+        with console():  # the library's log lines, on stderr
+            cli.main(args=list(argv) if argv is not None else None, prog_name="mafac", standalone_mode=False)
     except MafacError as e:
         click.echo(f"error: {e}", err=True)
         return 1

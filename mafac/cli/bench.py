@@ -20,14 +20,21 @@ from mafac.cli.options import grid_options
 @click.option("--plan", "plan_only", is_flag=True,
               help="Print the grid, memory and wall-time estimate of the runs not done yet, then stop: nothing runs.")
 def bench(algos, maps, seeds, steps, workers, executor, address, name, out_root, force, memory, overrides,
-          config_file, preset, env_backend, render, final_episodes, no_probe, plan_only) -> None:
+          config_file, preset, env, render, final_episodes, no_probe, plan_only) -> None:
     """Run every algorithm on every map for several seeds; tables and plots at the end."""
     from mafac.api import BenchFailed, bench as run
 
     try:
-        run(algos, maps, seeds, steps, workers=workers, executor=executor, address=address, name=name,
-            out_root=out_root, preset=preset, env=env_backend, config_file=config_file, force=force, memory=memory,
-            render=render, final_episodes=final_episodes, probe=not no_probe, overrides=overrides, load=False,
-            plan=plan_only)
-    except BenchFailed:  # each failed run has had its line already
+        result = run(algos, maps, seeds, steps, workers=workers, executor=executor, address=address, name=name,
+                     out_root=out_root, preset=preset, env=env, config_file=config_file, force=force, memory=memory,
+                     render=render, final_episodes=final_episodes, probe=not no_probe, overrides=overrides,
+                     load=False, plan=plan_only)
+    except BenchFailed as e:  # each failed run has had its line already
+        _table(e.result)
         sys.exit(1)
+    _table(result)
+
+
+def _table(result) -> None:
+    if getattr(result, "table", None):
+        click.echo(result.table)

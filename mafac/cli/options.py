@@ -13,7 +13,7 @@ def config_options(f):
     f = click.option("--config", "config_file", type=click.Path(dir_okay=False), default=None,
                      help="YAML file of config sections (see `mafac config`).")(f)
     f = click.option("--preset", default=None, help="Defaults to start from: fast (the default), recipe (twice fast's updates), pymarl (PyMARL's own settings), tuned, matrix.")(f)
-    f = click.option("--env", "env_backend", default=None, help="Env backend: smax (default), matrix, sc2, or a plugin.")(f)
+    f = click.option("--env", "env", default=None, help="Env backend: smax (default), matrix, sc2, or a plugin.")(f)
     return f
 
 

@@ -25,7 +25,7 @@ from mafac.errors import MafacError
 @click.option("--show", "show_dir", type=click.Path(file_okay=False), default=None,
               help="Print the trials table of a stored sweep and exit.")
 def sweep(algos, maps, seeds, steps, workers, executor, address, name, out_root, force, memory, overrides, config_file,
-          preset, env_backend, space_file, trials, objective, sampler, sampler_seed, pruner, no_prune, budget,
+          preset, env, space_file, trials, objective, sampler, sampler_seed, pruner, no_prune, budget,
           show_dir) -> None:
     """Search hyper-parameters: each trial is a bench of the grid with the trial's settings."""
     try:
@@ -44,7 +44,8 @@ def sweep(algos, maps, seeds, steps, workers, executor, address, name, out_root,
         raise MafacError("mafac sweep needs --space FILE and --trials N (or --show DIR)")
     frame = run(space_file, trials, algos, maps, seeds, steps, objective=objective, sampler=sampler,
                 pruner="none" if no_prune else pruner, sampler_seed=sampler_seed, budget=budget, workers=workers,
-                executor=executor, address=address, name=name, out_root=out_root, preset=preset, env=env_backend,
+                executor=executor, address=address, name=name, out_root=out_root, preset=preset, env=env,
                 config_file=config_file, force=force, memory=memory, overrides=overrides)
+    click.echo(frame.attrs["report"], nl=False)
     if frame.attrs.get("failed"):
         sys.exit(1)

@@ -22,8 +22,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
-import click
-
+from mafac import log as logs
 from mafac.atomic import write_json
 from mafac.benchmark.spec import Bench, budget
 from mafac.errors import MafacError
@@ -34,6 +33,9 @@ STUDY_DB = "study.db"
 TRIALS_DIR = "trials"
 SAMPLERS = ("tpe", "random", "grid")
 PRUNERS = ("median", "halving", "none")
+TRIAL_JSON = "bench.json"
+
+log = logs.get("sweep")
 
 
 @dataclass
@@ -69,12 +71,12 @@ class Search:
         return self.bench.root
 
     def identity(self) -> Dict[str, object]:
-        b = self.bench
-        out = {"algos": b.algos, "maps": b.maps, "seeds": b.seeds, "steps": b.steps, "preset": b.preset,
-               "env": b.env, "config_file": b.config_file, "overrides": b.overrides,
+        b, src = self.bench, self.bench.source
+        out = {"algos": b.algos, "maps": b.maps, "seeds": b.seeds, "steps": b.steps, "preset": src.preset,
+               "env": src.backend, "config_file": src.config_file, "overrides": src.overrides,
                "objective": self.objective, "sampler": self.sampler, "space": self.space.as_dict()}
-        if b.settings:  # absent when empty, as in a bench's manifest
-            out["settings"] = b.settings
+        if src.settings:  # absent when empty, as in a bench's manifest
+            out["settings"] = src.settings
         return out
 
     def trials_frame(self):
@@ -139,8 +141,9 @@ class Search:
         return self.trials
 
     # -- running ---------------------------------------------------------------------------------
-    def run(self) -> int:
-        """Run (or continue) the study to --trials; returns the number of failed trials."""
+    def run(self) -> Tuple[int, str]:
+        """Run (or continue) the study to --trials; returns the number of failed trials and the
+        report's text (report.md's)."""
         import optuna
         from optuna.trial import TrialState
 
@@ -152,29 +155,29 @@ class Search:
             target = self.target_trials()
             done = [t for t in study.get_trials(deepcopy=False) if t.state != TrialState.RUNNING]
             running = [t for t in study.get_trials(deepcopy=False) if t.state == TrialState.RUNNING]
-            click.echo(f"mafac sweep {self.bench.name}: {len(done)} of {target} trials finished, "
-                       f"{len(running)} to resume; objective {self.goal.name}: {self.goal.describe()}", err=True)
+            log.info(f"mafac sweep {self.bench.name}: {len(done)} of {target} trials finished, "
+                     f"{len(running)} to resume; objective {self.goal.name}: {self.goal.describe()}")
             failed = 0
             for frozen in running:
                 failed += self._run_trial(study, optuna.trial.Trial(study, frozen._trial_id), resumed=True)
             while len(study.get_trials(deepcopy=False)) < target:
                 if self.budget_s is not None and time.monotonic() - started > self.budget_s:
-                    click.echo(f"sweep {self.bench.name}: the --budget of {self.budget_s / 3600:.2f} h is spent; "
-                               f"rerun to continue", err=True)
+                    log.info(f"sweep {self.bench.name}: the --budget of {self.budget_s / 3600:.2f} h is spent; "
+                             f"rerun to continue")
                     break
                 trial = study.ask(self.space.distributions())
                 failed += self._run_trial(study, trial, resumed=False)
             from mafac.search.report import write_report
 
-            click.echo(write_report(self.root, study), nl=False)
-        return failed
+            return failed, write_report(self.root, study)
 
     def _bench_command(self, tdir: Path, params: Dict[str, object]) -> List[str]:
         """The trial's bench, whole and typed, as JSON for `python -m mafac.benchmark` (what `mafac
-        bench` with the trial's --sets would run, without a round trip through text)."""
+        bench` with the trial's --sets would run, without a round trip through text), with its runs'
+        W&B group `<sweep>/<trial>` (trial names repeat from one sweep to the next)."""
         trial = self.bench.variant(tdir.name, tdir.parent, params)
-        write_json(tdir / "bench.json", trial.to_dict())
-        return [sys.executable, "-m", "mafac.benchmark", str(tdir / "bench.json")]
+        write_json(tdir / TRIAL_JSON, {"bench": trial.to_dict(), "group": f"{self.bench.name}/{tdir.name}"})
+        return [sys.executable, "-m", "mafac.benchmark", str(tdir / TRIAL_JSON)]
 
     def _frames(self, tdir: Path) -> List[Tuple[str, object]]:
         import pandas as pd
@@ -200,12 +203,12 @@ class Search:
         if "dir" not in attrs:  # set once: some SQLAlchemy/SQLite versions fail Optuna's upsert of a key
             trial.set_user_attr("dir", str(Path(TRIALS_DIR) / tname))
         shown = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in params.items())
-        click.echo(f"trial {trial.number} {'(resumed) ' if resumed else ''}: {shown}", err=True)
+        log.info(f"trial {trial.number} {'(resumed) ' if resumed else ''}: {shown}")
         tdir.mkdir(parents=True, exist_ok=True)
         start = time.monotonic()
         reported = set(study._storage.get_trial(trial._trial_id).intermediate_values)
-        log = open(tdir / "bench.log", "a", encoding="utf-8")
-        proc = subprocess.Popen(self._bench_command(tdir, params), stdout=log, stderr=subprocess.STDOUT,
+        output = open(tdir / "bench.log", "a", encoding="utf-8")
+        proc = subprocess.Popen(self._bench_command(tdir, params), stdout=output, stderr=subprocess.STDOUT,
                                 stdin=subprocess.DEVNULL, preexec_fn=_pdeathsig if sys.platform == "linux" else None)
         pruned_at = None
         try:
@@ -220,7 +223,7 @@ class Search:
             self._stop(proc)
             raise
         finally:
-            log.close()
+            output.close()
         # one key per session of this trial (never rewritten, see above); their sum is its cost
         sessions = sorted(k for k in attrs if k.startswith("wall_s_"))
         trial.set_user_attr(f"wall_s_{len(sessions)}", round(time.monotonic() - start, 1))
@@ -228,13 +231,13 @@ class Search:
         if pruned_at is not None:
             trial.set_user_attr("pruned_at", pruned_at)
             _tell(study, trial.number, state=TrialState.PRUNED)
-            click.echo(f"trial {trial.number}: pruned at {pruned_at:,} env steps ({wall:.0f} s)", err=True)
+            log.info(f"trial {trial.number}: pruned at {pruned_at:,} env steps ({wall:.0f} s)")
             return 0
         if proc.returncode != 0:
             reason = _failure(tdir, proc.returncode)
             trial.set_user_attr("error", reason)
             _tell(study, trial.number, state=TrialState.FAIL)
-            click.echo(f"trial {trial.number}: failed: {reason}", err=True)
+            log.info(f"trial {trial.number}: failed: {reason}")
             return 1
         self._report(trial, tdir, reported)
         try:
@@ -242,14 +245,14 @@ class Search:
         except MafacError as e:
             trial.set_user_attr("error", str(e))
             _tell(study, trial.number, state=TrialState.FAIL)
-            click.echo(f"trial {trial.number}: failed: {e}", err=True)
+            log.info(f"trial {trial.number}: failed: {e}")
             return 1
         for k, v in scored.items():
             if k != "value":
                 trial.set_user_attr(k, v)
         _tell(study, trial.number, scored["value"])
-        click.echo(f"trial {trial.number}: {self.goal.name} = {scored['value']:.4g} over {scored['runs']} runs, "
-                   f"{scored['episodes']:,} greedy episodes ({wall:.0f} s)", err=True)
+        log.info(f"trial {trial.number}: {self.goal.name} = {scored['value']:.4g} over {scored['runs']} runs, "
+                 f"{scored['episodes']:,} greedy episodes ({wall:.0f} s)")
         return 0
 
     def _report(self, trial, tdir: Path, reported: set) -> Optional[int]:

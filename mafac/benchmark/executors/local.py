@@ -29,8 +29,8 @@ class LocalExecutor(Executor):
         pending = list(jobs)
         running: Dict[str, mp.Process] = {}  # by job name, the job's one identity
         try:
-            while pending or running:
-                while pending and len(running) < self.workers:
+            while (pending and not self.stopped) or running:
+                while pending and len(running) < self.workers and not self.stopped:
                     job = pending.pop(0)
                     proc = ctx.Process(target=_child, args=(job, results, os.getpid()), daemon=True)
                     proc.start()

@@ -13,11 +13,11 @@ from __future__ import annotations
 import os
 import shutil
 import socket
-import sys
 import uuid
 from pathlib import Path
 from typing import Callable, Dict, List
 
+from mafac import log as logs
 from mafac.benchmark.executors import Executor
 from mafac.errors import MafacError, describe
 
@@ -94,8 +94,8 @@ class RayExecutor(Executor):
             futures[task.remote(job, read_files(Path(str(job["run_dir"]))), sink, bench_id)] = name
 
         try:
-            while pending or futures:
-                while pending and len(futures) < in_flight:
+            while (pending and not self.stopped) or futures:
+                while pending and len(futures) < in_flight and not self.stopped:
                     submit(pending.pop(0))
                 ready, _ = ray.wait(list(futures), num_returns=1, timeout=1.0)
                 for ref in ready:
@@ -104,8 +104,8 @@ class RayExecutor(Executor):
                         result = ray.get(ref)
                     except Exception as e:  # the task was lost: its node or worker died
                         if attempts[name] <= RETRIES:
-                            print(f"  {name}: ray task lost ({describe(e)}); retrying from its last checkpoint "
-                                  f"(attempt {attempts[name] + 1} of {RETRIES + 1})", file=sys.stderr, flush=True)
+                            logs.get("bench").info(f"  {name}: ray task lost ({describe(e)}); retrying from its "
+                                                   f"last checkpoint (attempt {attempts[name] + 1} of {RETRIES + 1})")
                             submit(name)
                             continue
                         result = {"name": name, "status": "failed",
