@@ -77,7 +77,7 @@ def train(config: "Config", out: Optional[PathLike] = None, progress: bool = Fal
 
     from mafac.progress import progress_bar
     from mafac.memory import check_run
-    from mafac.rundir import METRIC_COLUMNS
+    from mafac.rundir import metric_columns
     from mafac.trainer import train_run
 
     check_run(config)
@@ -86,7 +86,7 @@ def train(config: "Config", out: Optional[PathLike] = None, progress: bool = Fal
         announce(run_dir)
     with progress_bar(config.run.t_max, disable=not progress) as bar:
         rows = train_run(config, run_dir, progress=bar)
-    frame = pd.DataFrame(rows, columns=METRIC_COLUMNS)
+    frame = pd.DataFrame(rows, columns=metric_columns(rows))
     frame.attrs["run_dir"] = str(run_dir)
     return frame
 

@@ -7,20 +7,16 @@ they become is decided here once, so TensorBoard and W&B show the same names and
 metrics.csv column but `env_steps` as `metrics/<column>`, every update stat as `update/<name>`,
 both against env steps; an empty cell (NaN, e.g. no loss before the first update) is left out.
 
-Each backend lives in its own module, imported only when its flag is on, so neither package is
-needed by a run that does not ask for it.
+Each backend lives in its own module, imported only when its flag is on (mafac/trainer.py opens
+them), so neither package is needed by a run that does not ask for it.
 """
 
 from __future__ import annotations
 
 import math
-from pathlib import Path
-from typing import TYPE_CHECKING, Dict, List, Mapping, Optional, Protocol
+from typing import Dict, Mapping, Optional, Protocol
 
-from mafac.rundir import METRIC_COLUMNS
-
-if TYPE_CHECKING:
-    from mafac.config import Config
+from mafac.rundir import metric_columns
 
 
 class LiveLog(Protocol):
@@ -46,26 +42,5 @@ def update_scalars(stats: Mapping[str, float]) -> Dict[str, float]:
 
 def row_scalars(row: Mapping[str, float]) -> Dict[str, float]:
     """One metrics.csv row (as the trainer holds it) as {tag: value}; its step is row['env_steps']."""
-    out = {f"metrics/{column}": _value(row.get(column)) for column in METRIC_COLUMNS if column != "env_steps"}
+    out = {f"metrics/{column}": _value(row.get(column)) for column in metric_columns([row]) if column != "env_steps"}
     return {tag: v for tag, v in out.items() if v is not None}
-
-
-def open_live_logs(cfg: "Config", run_dir: Path, resume_from_steps: int = 0,
-                   bench: Optional[str] = None) -> List[LiveLog]:
-    """The logs `cfg.run` asks for, opened on `run_dir` (a resumed run: from its checkpoint's env
-    steps). `bench`: the bench the run belongs to, if any (W&B groups a bench's runs by it)."""
-    logs: List[LiveLog] = []
-    try:
-        if cfg.run.tensorboard:
-            from mafac.tensorboard_log import TensorBoardLog
-
-            logs.append(TensorBoardLog(run_dir, resume_from_steps=resume_from_steps))
-        if cfg.run.wandb:
-            from mafac.wandb_log import WandbLog
-
-            logs.append(WandbLog(run_dir, cfg, group=bench))
-    except BaseException:
-        for log in logs:
-            log.close(failed=True)
-        raise
-    return logs

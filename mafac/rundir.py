@@ -6,7 +6,7 @@
                       error, env_steps, t_max, mafac version, simulator and its version; rewritten
                       atomically on every change
       config.yaml     the fully resolved config
-      metrics.csv     one row per evaluation, the columns METRIC_COLUMNS
+      metrics.csv     one row per evaluation, the columns METRIC_COLUMNS and the run's loss terms
       checkpoint.pt   the latest checkpoint (atomic), enough to resume exactly
       error.txt       the traceback of a failed run
 
@@ -22,7 +22,7 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, Optional
+from typing import Iterable, Iterator, List, Mapping, Optional
 
 from mafac.atomic import write_json
 from mafac.errors import MafacError
@@ -46,6 +46,14 @@ METRIC_COLUMNS = ["env_steps", "episodes", "test_win_rate", "test_return", "loss
                   "train_return", "train_win_rate", "td_loss", "grad_norm", "updates", "train_aborted", "test_aborted"]
 
 STATUS_RUNNING, STATUS_DONE, STATUS_FAILED = "running", "done", "failed"
+
+
+def metric_columns(rows: Iterable[Mapping[str, object]]) -> List[str]:
+    """metrics.csv's columns for a run's rows: METRIC_COLUMNS, then each LossExtension loss term
+    (QTRAN's opt_loss and nopt_loss, a plugin's penalty) in the order first seen, the same for
+    every row (a row from before the term's first update leaves its cell empty)."""
+    extra = dict.fromkeys(k for row in rows for k in row if k not in METRIC_COLUMNS)
+    return METRIC_COLUMNS + list(extra)
 
 
 def run_name(algo: str, map_name: str, seed: int) -> str:

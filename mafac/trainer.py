@@ -29,16 +29,19 @@ from mafac.device import resolve_device
 from mafac.envs import make_env, simulator, warn_if_made_with_another_simulator
 from mafac.errors import MafacError, describe, first_line
 from mafac.online import make_learner
-from mafac.live_log import open_live_logs
 from mafac.mixers import get_mixer
 from mafac.replay import EpisodeBuffer
 from mafac.rundir import (CHECKPOINT, CONFIG_YAML, ERROR_TXT, METRIC_COLUMNS, METRICS_CSV, STATUS_DONE,
-                          STATUS_FAILED, STATUS_RUNNING, RunInfo)
+                          STATUS_FAILED, STATUS_RUNNING, RunInfo, metric_columns)
 from mafac.runner import Runner
 from mafac.seeding import RunSeeds
 
 if TYPE_CHECKING:
     from mafac.live_log import LiveLog
+
+# The learner's own stats of an update; every other one is a LossExtension's named loss term
+# (QTRAN's opt_loss and nopt_loss, WQMIX's central_loss, a plugin's), averaged into metrics.csv.
+LEARNER_STATS = frozenset({"loss", "td_loss", "grad_norm", "q_taken", "target", "td_weight", "lr"})
 
 
 @dataclass
@@ -56,7 +59,7 @@ class Progress:
 
 def write_metrics(path: Path, rows: List[Dict[str, float]]) -> None:
     buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=METRIC_COLUMNS, lineterminator="\n")
+    writer = csv.DictWriter(buf, fieldnames=metric_columns(rows), lineterminator="\n")
     writer.writeheader()
     for row in rows:
         writer.writerow({k: _fmt(row.get(k)) for k in writer.fieldnames})
@@ -105,6 +108,7 @@ class Trainer:
         self.evaluations = 0
         self.rows: List[Dict[str, float]] = []
         self.window: Dict[str, list] = {"loss": [], "td_loss": [], "grad_norm": [], "ret": [], "won": [], "aborted": []}
+        self.terms: Dict[str, list] = {}  # each loss term's values since the last row, by name
         self.wall_offset = 0.0
         self._wall: Callable[[], float] = lambda: self.wall_offset  # a clock once run() starts
         self.shards: List[Dict[str, int]] = []
@@ -143,6 +147,9 @@ class Trainer:
                 for stats in updates:
                     for k in ("loss", "td_loss", "grad_norm"):
                         self.window[k].append(stats[k])
+                    for k in stats:
+                        if k not in LEARNER_STATS:
+                            self.terms.setdefault(k, []).append(stats[k])
                     for log in self.live_logs:
                         log.update(stats, self.env_steps)
             if self.env_steps >= self.evaluations * cfg.run.test_interval or self.env_steps >= cfg.run.t_max:
@@ -176,11 +183,12 @@ class Trainer:
             "train_return": mean(w["ret"]), "train_win_rate": mean(w["won"]),
             "td_loss": mean(w["td_loss"]), "grad_norm": mean(w["grad_norm"]), "updates": self.learner.updates,
             "train_aborted": len(w["aborted"]), "test_aborted": result["test_aborted"],
+            **{k: mean(v) for k, v in self.terms.items()},
         }
         self.rows.append(row)
         for log in self.live_logs or ():
             log.record(row)
-        for v in w.values():
+        for v in list(w.values()) + list(self.terms.values()):
             v.clear()
         self.evaluations += 1
         write_metrics(self.run_dir / METRICS_CSV, self.rows)
@@ -220,6 +228,7 @@ class Trainer:
         self.env_steps, self.episodes = state["env_steps"], state["episodes"]
         self.since_train, self.evaluations = state["since_train"], state["evaluations"]
         self.rows, self.wall_offset = state["rows"], state["wall_s"]
+        self.terms = {k: [] for k in metric_columns(self.rows)[len(METRIC_COLUMNS):]}
         self.shards = state["replay_shards"]
         torch.set_rng_state(state["torch_rng"])
         np.random.set_state(state["numpy_rng"])
@@ -231,6 +240,27 @@ class Trainer:
         for log in self.live_logs or ():
             log.close(failed)
         self.live_logs = None
+
+
+def open_live_logs(cfg: Config, run_dir: Path, resume_from_steps: int = 0,
+                   bench: Optional[str] = None) -> List["LiveLog"]:
+    """The live logs `cfg.run` asks for (mafac/live_log.py), opened on `run_dir` (a resumed run:
+    from its checkpoint's env steps). `bench`: the bench the run belongs to (W&B groups by it)."""
+    logs: List["LiveLog"] = []
+    try:
+        if cfg.run.tensorboard:
+            from mafac.tensorboard_log import TensorBoardLog
+
+            logs.append(TensorBoardLog(run_dir, resume_from_steps=resume_from_steps))
+        if cfg.run.wandb:
+            from mafac.wandb_log import WandbLog
+
+            logs.append(WandbLog(run_dir, cfg, group=bench))
+    except BaseException:
+        for log in logs:
+            log.close(failed=True)
+        raise
+    return logs
 
 
 def run_info(cfg: Config, env_steps: int) -> RunInfo:

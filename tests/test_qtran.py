@@ -88,3 +88,35 @@ def test_qtran_td_loss_is_q_jt_against_target_mixer():
     q_jt = mixer(MixInput(q[:, :1].gather(-1, batch.actions.unsqueeze(-1)).squeeze(-1), batch.actions, batch.state[:, :1], h[:, :1]))
     expected = ((q_jt[..., 0] - batch.reward) ** 2).mean()  # terminal: the target is the reward itself
     assert float(stats["td_loss"]) == pytest.approx(float(expected), rel=1e-5)
+
+
+def test_qtran_loss_terms_reach_metrics_csv_and_the_table(tmp_path):
+    """opt_loss and nopt_loss (the LossExtension's named terms) sit beside td_loss in metrics.csv,
+    in every row (empty before the first update), and `mafac table --metric` reads them; a resumed
+    run writes the same file as an uninterrupted one."""
+    import csv
+
+    import pandas as pd
+
+    from mafac.analysis import write_table
+    from mafac.config import build_config
+    from mafac.rundir import METRIC_COLUMNS
+    from mafac.trainer import train_run
+
+    def cfg(steps):
+        return build_config(algo="qtran", map_name="climbing", backend="matrix", preset="matrix",
+                            overrides=[f"run.t_max={steps}", "run.test_interval=100"])
+
+    whole, resumed = tmp_path / "runs" / "qtran__climbing__s0", tmp_path / "resumed" / "qtran__climbing__s0"
+    train_run(cfg(400), whole)
+    train_run(cfg(200), resumed)
+    train_run(cfg(400), resumed)
+    with open(whole / "metrics.csv") as f:
+        reader = csv.DictReader(f)
+        rows = list(reader)
+    assert reader.fieldnames == METRIC_COLUMNS + ["opt_loss", "nopt_loss"]
+    assert rows[0]["opt_loss"] == "" and float(rows[-1]["opt_loss"]) >= 0 and float(rows[-1]["nopt_loss"]) >= 0
+    a = pd.read_csv(whole / "metrics.csv").drop(columns=["wall_s"])
+    pd.testing.assert_frame_equal(a, pd.read_csv(resumed / "metrics.csv").drop(columns=["wall_s"]))
+    table = write_table([tmp_path / "runs"], metric="opt_loss", out=tmp_path / "t.md", reps=100)
+    assert "opt_loss" in table and "climbing" in table
