@@ -122,6 +122,8 @@ class MatrixEnv(BatchedEnv):
         self.stage = np.zeros(n_envs, dtype=np.int64)  # two_step: 0 = state 1, 1 = 2A, 2 = 2B
         self.returns = np.zeros(n_envs, dtype=np.float64)
 
+    stage_payoffs = staticmethod(two_step_payoffs)  # the two-step game's stage 2A and 2B tables
+
     def scene(self):
         from mafac.envs.matrix_scene import MatrixScene
 

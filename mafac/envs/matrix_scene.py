@@ -7,7 +7,6 @@ from typing import List, Optional, Tuple
 import numpy as np
 
 from mafac.envs.base import Transition
-from mafac.envs.matrix import two_step_payoffs
 
 
 class MatrixScene:
@@ -26,7 +25,7 @@ class MatrixScene:
         stage = int(env.stage[0])
         if stage == 0:
             return None, "state 1: agent 0 picks the stage (action 0: 2A, 1: 2B)"
-        return two_step_payoffs()[stage - 1], f"stage {'2A' if stage == 1 else '2B'} payoff"
+        return env.stage_payoffs()[stage - 1], f"stage {'2A' if stage == 1 else '2B'} payoff"
 
     def start(self) -> None:
         table, label = self._table()
