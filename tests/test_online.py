@@ -155,9 +155,9 @@ def test_bfloat16_keeps_parameters_and_targets_float32_and_the_loss_close(kind):
 
 # -- whole runs --------------------------------------------------------------------------------
 def test_an_online_run_resumes_exactly(tmp_path, tiny_overrides):
-    """A run stopped at its 400-step checkpoint and resumed to 800 equals one that never stopped:
+    """A run interrupted after its 400-step checkpoint and resumed equals one that never stopped:
     the checkpoint holds the online learner's shuffle stream, optimiser and the episodes finished
-    since its last update."""
+    since its last update (the lr decays with env steps towards the same t_max in both)."""
     from test_train import diff_rows, read_metrics
 
     from mafac.trainer import train_run
@@ -166,8 +166,14 @@ def test_an_online_run_resumes_exactly(tmp_path, tiny_overrides):
         over = tiny_overrides(**{"run.t_max": t_max, "online.episodes_per_update": 4, "online.minibatches": 2})
         return build_config(algo="qmix", map_name="3m", preset="online", overrides=over)
 
-    assert cfg(400).learner.kind == "online" and cfg(400).agent.layer_norm
-    train_run(cfg(400), tmp_path / "A")
+    assert cfg(800).learner.kind == "online" and cfg(800).agent.layer_norm and cfg(800).learner.lr_schedule == "linear"
+    def interrupt(p):
+        if p.env_steps >= 400:  # the 400-step evaluation and checkpoint are written by now
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train_run(cfg(800), tmp_path / "A", progress=interrupt)
+    assert len(read_metrics(tmp_path / "A")[1]) == 3
     train_run(cfg(800), tmp_path / "A")
     train_run(cfg(800), tmp_path / "B")
     _, rows_a = read_metrics(tmp_path / "A")
