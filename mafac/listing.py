@@ -25,7 +25,7 @@ def render_listing() -> str:
     for e in mixers:
         desc = (getattr(e.obj, "description", "") or "").strip()
         learners = ", ".join(getattr(e.obj, "learners", ("replay",)))
-        lines.append(f"  {e.name:<{w}} {desc + '  ' if desc else ''}[{e.source}; learners: {learners}]")
+        lines.append(f"  {e.name:<{w}} {desc + '  ' if desc else ''}(learners: {learners})  [{e.source}]")
     lines.append("")
     lines.append("Learners (--set learner.kind=..., or --preset online):")
     lines.append("  replay  episode replay + target networks, an update per learner.train_every_episodes (default)")

@@ -181,3 +181,23 @@ def test_an_online_run_resumes_exactly(tmp_path, tiny_overrides):
     assert int(rows_b[2]["updates"]) > 0 and rows_b[2]["td_loss"] != ""
     diffs = diff_rows(rows_b, rows_a)
     assert not diffs, "resumed online run differs from the uninterrupted one: " + "; ".join(diffs)
+
+
+def test_mafac_list_shows_each_methods_learners_and_a_narrowed_plugin_is_refused():
+    from mafac.listing import render_listing
+    from mafac.mixers import MIXERS
+    from mafac.mixers.vdn import VDNMixer
+
+    class ReplayOnly(VDNMixer):
+        learners = ("replay",)
+
+    MIXERS.register("replay_only_vdn", ReplayOnly)
+    try:
+        text = render_listing()
+        line = next(ln for ln in text.splitlines() if ln.split() and ln.split()[0] == "replay_only_vdn")
+        assert "(learners: replay)" in line
+        assert "(learners: replay, online)" in next(ln for ln in text.splitlines() if ln.split()[:1] == ["qmix"])
+        with pytest.raises(MafacError, match="replay_only_vdn does not run under learner.kind=online; it supports: replay"):
+            build_config(algo="replay_only_vdn", preset="online")
+    finally:
+        MIXERS.unregister("replay_only_vdn")
