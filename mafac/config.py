@@ -142,39 +142,29 @@ PRESETS: Dict[str, Dict[str, Any]] = {
         "learner.train_every_episodes": 8,
         "exploration.epsilon_anneal_steps": 100_000,
     },
-    # What `mafac bench` starts from: PyMARL's networks, replay and exploration, but a quarter of
-    # the updates (one per 4 finished episodes), each with Adam 1e-3 and TD(lambda=0.6) targets.
-    # On a CPU the learner's GRU unroll is most of PyMARL's cost; this setting runs 2.2x (3m) to
-    # 3.3x (8m) more env steps per second, at a slightly lower win rate per env step but a much
-    # higher one per wall-clock second (measured curves: results/learning_smax/fast, README).
+    # PyMARL's networks and replay with a quarter of its updates (Adam, TD(lambda)): on a CPU the
+    # GRU unroll is most of the cost, so fewer, better updates learn most per CPU-second (docs/results.md).
     "fast": {
         "learner.optimizer": "adam",
         "learner.lr": 1e-3,
         "learner.td_lambda": 0.6,
         "learner.train_every_episodes": 4,
     },
-    # `fast` with twice its updates (one per 2 finished episodes): the best per env step of the
-    # recipe search that a bench can afford (issue "`mafac sweep`, and the recipe"; results/recipe/NOTES.md):
-    # QMIX 3m at 300k env steps, 3 seeds, 128-episode finals 0.828 against `fast`'s 0.758. Not the
-    # default: the default bench with it is estimated at 80 min on 2 free cores (the bench's probe)
-    # against 48 for `fast`, over the 60-minute budget, and per CPU-minute it loses: at its cost
-    # (~1.7x per env step) `fast` reaches 500k env steps, where its 3-seed evaluations average
-    # 0.876 against `recipe`'s 0.802 at 300k (benchmarks/curve_windows.py; results/recipe/NOTES.md).
+    # `fast` with twice its updates: better per env step, worse per CPU-minute (results/recipe/NOTES.md).
     "recipe": {
         "learner.optimizer": "adam",
         "learner.lr": 1e-3,
         "learner.td_lambda": 0.6,
         "learner.train_every_episodes": 2,
     },
-    # The online learner (mafac/online.py, PQN-style): no replay, no target network, 32 envs,
-    # LayerNorm in the agent, lr decayed linearly to 0, each 32 fresh episodes trained on for 2 epochs x 2
-    # minibatches (screened on QMIX 3m seed 0 against 64 x 4 x 4 and without the decay: results/online/NOTES.md).
+    # The online learner (mafac/online.py, PQN-style): many envs, LayerNorm and a decaying lr stand
+    # in for the replay and target network it does without (results/online_3m/NOTES.md).
     "online": {
         "learner.kind": "online",
         "learner.optimizer": "adam",
         "learner.lr": 1e-3,
         "learner.td_lambda": 0.6,
-        "learner.lr_schedule": "linear",  # to 0 at run.t_max, as PQN: late updates refine, not jitter
+        "learner.lr_schedule": "linear",  # late updates refine the greedy policy instead of jittering it
         "env.n_envs": 32,
         "agent.layer_norm": True,
     },
