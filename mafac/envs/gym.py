@@ -122,24 +122,21 @@ def _missing_extra(e: ModuleNotFoundError, map_name: str) -> Optional[MafacError
 def import_module(module: str, map_name: str):
     """The module a map names; one not found among the installed packages is looked for in the
     current directory too (a console script's sys.path leaves it out, `python -m` would not)."""
-    try:
-        return importlib.import_module(module)
-    except ModuleNotFoundError as e:
-        missing = _missing_extra(e, map_name)
-        if missing is not None:
-            raise missing from None
-        here = os.getcwd()
-        if e.name != module.split(".")[0] or here in sys.path:
-            raise MafacError(f"gym map {map_name!r}: importing '{module}' failed: {first_line(e)}") from None
-    sys.path.append(here)
-    try:
-        return importlib.import_module(module)
-    except ModuleNotFoundError as e:
-        missing = _missing_extra(e, map_name)
-        if missing is not None:
-            raise missing from None
-        raise MafacError(f"gym map {map_name!r}: no module '{module}' (installed, on PYTHONPATH or in the current "
-                         f"directory {here}): {first_line(e)}") from None
+    here = os.getcwd()
+    for retry_here in (True, False):
+        try:
+            return importlib.import_module(module)
+        except ModuleNotFoundError as e:
+            missing = _missing_extra(e, map_name)
+            if missing is not None:
+                raise missing from None
+            if retry_here and e.name == module.split(".")[0] and here not in sys.path:
+                sys.path.append(here)
+                continue
+            if retry_here:
+                raise MafacError(f"gym map {map_name!r}: importing '{module}' failed: {first_line(e)}") from None
+            raise MafacError(f"gym map {map_name!r}: no module '{module}' (installed, on PYTHONPATH or in the current "
+                             f"directory {here}): {first_line(e)}") from None
 
 
 def _require(package: str, map_name: str):
