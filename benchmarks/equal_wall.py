@@ -4,7 +4,8 @@ The question a CPU user asks of a learner is what it buys per minute, not per en
 (algo, map) present in both benches, W = the median over the first bench's seeds of its runs'
 final wall_s (the reference budget). Per bench it prints, medians over seeds:
   - window: the mean test win rate of the evaluations whose wall_s lies in [W - 60 s, W]
-    (about 20 x 32 greedy episodes for a run evaluated every 10k env steps);
+    (about 20 x 32 greedy episodes for a run evaluated every 10k env steps); a run that ended
+    before W is read over its own last 60 s (it had less time, which counts against it);
   - final: the final checkpoint's win rate over the first 128 of its stored final episodes,
     with the median wall_s at which that final was taken (equal to W only if the runs were sized so);
   - time to 0.8 / 0.9 / 0.95: wall seconds until the mean of 3 consecutive evaluations first
@@ -66,7 +67,9 @@ def med(xs):
 
 
 def describe(cell, wall: float, half: float) -> str:
-    wins = [window(f, wall - half, wall) for f, _ in cell]
+    # a run that ended before W is read over its own last `half` seconds: it had less time, not more
+    ends = [min(wall, float(f["wall_s"].iloc[-1])) for f, _ in cell]
+    wins = [window(f, end - half, end) for (f, _), end in zip(cell, ends)]
     finals = [fin for _, fin in cell if fin is not None]
     walls = [float(f["wall_s"].iloc[-1]) for f, _ in cell]
     steps = [int(f["env_steps"].iloc[-1]) for f, _ in cell]
