@@ -114,3 +114,9 @@ def test_a_quiet_bench_writes_nothing_on_stdout(tmp_path, capfd):
     assert data["env_steps"].iloc[0] == 0 and data["env_steps"].iloc[-1] >= 100 and "vdn" in data.attrs["table"]
     assert said[0].startswith("mafac bench q: 1 algo x 1 map x 1 seed = 1 run (0 already done)")
     assert any(line.startswith("  disk: up to ") for line in said) and said[-1].startswith("bench q: 1/1 runs done")
+    # load=False: the BenchResult, which still serves as the bench directory it used to be
+    result = mafac.bench("vdn", "climbing", seeds=1, steps=100, workers=1, name="q", out_root=tmp_path, env="matrix",
+                         preset="matrix", probe=False, quiet=True, load=False, **{"run.test_interval": 50})
+    from pathlib import Path
+
+    assert Path(result) == tmp_path / "q" == result.root and (result / "summary.json").exists() and not result.failed

@@ -31,6 +31,13 @@ class BenchResult:
     failed: List[str] = field(default_factory=list)
     table: Optional[str] = None
 
+    # a path-like, as `mafac.bench(load=False)` returned the bench directory before it returned this
+    def __fspath__(self) -> str:
+        return str(self.root)
+
+    def __truediv__(self, other) -> Path:
+        return self.root / other
+
 
 def _check_run_dir(job: Job, final_episodes: int = 0, clean: bool = True) -> Optional[RunInfo]:
     """A finished run's info; None to (re)run it. Corrupt files are named and the run restarts. A
