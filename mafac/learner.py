@@ -78,9 +78,11 @@ def nstep_returns(reward, terminated, mask, next_values, gamma: float, n: int) -
 
 class Learner:
     def __init__(self, info: EnvInfo, cfg: Config, agent: DRQN, mixer: Mixer,
-                 device: Optional[torch.device] = None) -> None:
+                 device: Optional[torch.device] = None, seed: int = 0) -> None:
         """`device`: where every network and the optimizer state live (default: the agent's); the
-        batches it trains on must be there too (EpisodeBuffer(device=...) samples them there)."""
+        batches it trains on must be there too (EpisodeBuffer(device=...) samples them there).
+        `seed`: the learner's own random stream, so every learner kind is built alike (this one
+        draws nothing: its batches are sampled by the replay)."""
         self.info = info
         self.cfg = cfg
         self.lc = cfg.learner
@@ -173,16 +175,19 @@ class Learner:
                 online_q = self._unroll(self.agent, batch)[0]
         return self._target_side(batch, online_q, flat)[0]
 
-    def _target_side(self, batch: EpisodeBatch, online_q: torch.Tensor, flat: Optional[torch.Tensor] = None):
+    def _target_side(self, batch: EpisodeBatch, online_q: torch.Tensor, flat: Optional[torch.Tensor] = None,
+                     target_unroll=None):
         """(TD targets [B, T, K], the bootstrap value of each step's own greedy joint action [B, T, K]).
 
         The bootstrap value is formed at the greedy joint action of every stored step, 0..T: steps
         1..T are what the targets bootstrap from, steps 0..T-1 what WQMIX's weights compare them with.
-        The one extra step per episode costs a few per cent of the target mixing, not of an update."""
+        The one extra step per episode costs a few per cent of the target mixing, not of an update.
+        `target_unroll`: the target agents' (Qs, hiddens) on `batch` when the caller has them
+        already (the online learner, whose target agents are its online ones)."""
         with torch.no_grad():
             flat = self._inputs(batch) if flat is None else flat
             with precision.autocast(self.device, self.autocast_dtype):
-                tq, th = self._unroll(self.target_agent, batch, flat)
+                tq, th = self._unroll(self.target_agent, batch, flat) if target_unroll is None else target_unroll
                 chooser = online_q if self.lc.double_q else tq
                 greedy = mask_unavailable(chooser, batch.avail).argmax(dim=-1)  # [B, T+1, A]
                 tq_greedy = tq.gather(-1, greedy.unsqueeze(-1)).squeeze(-1)

@@ -33,7 +33,7 @@ from mafac.replay import EpisodeBatch, EpisodeBuffer
 
 class OnlineLearner(Learner):
     def __init__(self, *args, seed: int = 0, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
+        super().__init__(*args, seed=seed, **kwargs)
         self.oc = self.cfg.online
         self.generator = torch.Generator().manual_seed(seed)  # minibatch shuffles
 
@@ -67,8 +67,9 @@ class OnlineLearner(Learner):
         with torch.no_grad():
             flat = self._inputs(batch)
             with precision.autocast(self.device, self.autocast_dtype):
-                q = self._unroll(self.agent, batch, flat)[0]
-            targets, greedy = self._target_side(batch, q, flat)
+                unroll = self._unroll(self.agent, batch, flat)
+            # the online agents are the target agents: one unroll serves as both
+            targets, greedy = self._target_side(batch, unroll[0], flat, target_unroll=unroll)
         n = batch.mask.shape[0]
         parts = min(self.oc.minibatches, n)
         out = []
@@ -105,7 +106,4 @@ LEARNERS = {"replay": Learner, "online": OnlineLearner}
 
 def make_learner(info, cfg: Config, agent, mixer, device, seed: int) -> Learner:
     """The learner `learner.kind` names, built over the run's agent and mixer."""
-    cls = LEARNERS[cfg.learner.kind]
-    if cls is OnlineLearner:
-        return OnlineLearner(info, cfg, agent, mixer, device, seed=seed)
-    return cls(info, cfg, agent, mixer, device)
+    return LEARNERS[cfg.learner.kind](info, cfg, agent, mixer, device, seed=seed)
