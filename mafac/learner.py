@@ -27,6 +27,11 @@ from mafac.errors import MafacError
 from mafac.mixers.base import BatchView, MixInput, Mixer, TargetView, mask_unavailable, masked_mean
 from mafac.replay import EpisodeBatch, EpisodeBuffer
 
+# The stats `Learner.loss` and `_step` report of every update; any other key is a LossExtension's
+# named loss term (QTRAN's opt_loss, WQMIX's central_loss, a plugin's), which metrics.csv averages.
+LEARNER_STATS = frozenset({"loss", "td_loss", "grad_norm", "q_taken", "target", "td_weight", "lr"})
+
+
 class NonFiniteLoss(MafacError):
     """Raised when a loss turns NaN/inf: the run is recorded as failed, never silently continued."""
 

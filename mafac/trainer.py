@@ -28,6 +28,7 @@ from mafac.config import Config
 from mafac.device import resolve_device
 from mafac.envs import make_env, simulator, warn_if_made_with_another_simulator
 from mafac.errors import MafacError, describe, first_line
+from mafac.learner import LEARNER_STATS
 from mafac.online import make_learner
 from mafac.mixers import get_mixer
 from mafac.replay import EpisodeBuffer
@@ -38,10 +39,6 @@ from mafac.seeding import RunSeeds
 
 if TYPE_CHECKING:
     from mafac.live_log import LiveLog
-
-# The learner's own stats of an update; every other one is a LossExtension's named loss term
-# (QTRAN's opt_loss and nopt_loss, WQMIX's central_loss, a plugin's), averaged into metrics.csv.
-LEARNER_STATS = frozenset({"loss", "td_loss", "grad_norm", "q_taken", "target", "td_weight", "lr"})
 
 
 @dataclass

@@ -201,3 +201,16 @@ def test_mafac_list_shows_each_methods_learners_and_a_narrowed_plugin_is_refused
             build_config(algo="replay_only_vdn", preset="online")
     finally:
         MIXERS.unregister("replay_only_vdn")
+
+
+@pytest.mark.parametrize("algo", ["vdn", "ow_qmix"])
+def test_every_stat_an_update_reports_is_the_learners_or_a_named_loss_term(algo):
+    """metrics.csv adds a column per stat outside LEARNER_STATS: so those must be exactly the
+    LossExtension's loss terms, under both learners."""
+    from mafac.learner import LEARNER_STATS
+
+    online, replay = _learners(algo)
+    batch = _batch(INFO)
+    terms = set(replay.extension.losses(replay.batch_view(batch))) if replay.extension is not None else set()
+    for stats in [replay.train(batch, 1, 0), *online.train_episodes(batch, 0)]:
+        assert set(stats) - LEARNER_STATS == terms
