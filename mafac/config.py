@@ -288,7 +288,7 @@ def validate(cfg: Config) -> None:
     for key in positive:
         if get_key(cfg, key) <= 0:
             raise MafacError(f"bad value {get_key(cfg, key)!r} for {key}; it must be > 0")
-    learners = getattr(get_mixer_class(cfg.algo), "learners", ("replay", "online"))
+    learners = get_mixer_class(cfg.algo).learners
     if cfg.learner.kind not in learners:
         raise MafacError(f"{cfg.algo} does not run under learner.kind={cfg.learner.kind}; it supports: {', '.join(learners)}")
     if cfg.online.minibatches > cfg.online.episodes_per_update:

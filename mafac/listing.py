@@ -24,7 +24,7 @@ def render_listing() -> str:
     w = _width([e.name for e in mixers])
     for e in mixers:
         desc = (getattr(e.obj, "description", "") or "").strip()
-        learners = ", ".join(getattr(e.obj, "learners", ("replay",)))
+        learners = ", ".join(e.obj.learners)  # every registered mixer is a Mixer subclass
         lines.append(f"  {e.name:<{w}} {desc + '  ' if desc else ''}(learners: {learners})  [{e.source}]")
     lines.append("")
     lines.append("Learners (--set learner.kind=..., or --preset online):")
