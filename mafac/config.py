@@ -129,7 +129,7 @@ class Config:
 # Presets: overrides on top of the dataclass defaults (which are PyMARL's). DEFAULT_PRESET is what
 # `mafac train`, `mafac bench`, `mafac config` and the API start from unless told otherwise: one
 # default for every entry point, the settings measured to learn fastest per CPU-second.
-DEFAULT_PRESET = "fast"
+DEFAULT_PRESET = "online"
 PRESETS: Dict[str, Dict[str, Any]] = {
     "pymarl": {},
     # In the spirit of pymarl2 (Hu et al. 2021, "Rethinking the implementation tricks..."):

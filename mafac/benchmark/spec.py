@@ -19,12 +19,16 @@ from mafac.rundir import RUNS_DIR, run_name
 # of every entry point (mafac/config.py, DEFAULT_PRESET).
 BENCH_PRESET = DEFAULT_PRESET
 
-# Env steps per run when --steps is not given: the default 18-run bench with the `fast` preset in
-# about an hour on 2 cores (the figures and their history: docs/results.md, results/recipe/NOTES.md).
-BENCH_STEPS: Dict[str, int] = {"3m": 500_000, "8m": 400_000,
-                               # MPE (--env mpe): 20,000 episodes of 25 steps, untuned
-                               "simple_spread_v3": 500_000, "simple_reference_v3": 500_000,
-                               "simple_speaker_listener_v4": 500_000}
+# Env steps per run when --steps is not given, by learner kind: the default 18-run bench in about an
+# hour on 2 cores. The online learner buys 2.7-3.4x the replay learner's env steps per CPU-second,
+# so its budgets are larger for the same wall time (docs/results.md, results/online_3m/NOTES.md;
+# the replay figures' history: results/recipe/NOTES.md).
+_MPE_STEPS = {"simple_spread_v3": 500_000, "simple_reference_v3": 500_000,  # 20,000 episodes of 25 steps, untuned
+              "simple_speaker_listener_v4": 500_000}
+BENCH_STEPS: Dict[str, Dict[str, int]] = {
+    "replay": {"3m": 500_000, "8m": 400_000, **_MPE_STEPS},
+    "online": {"3m": 1_200_000, "8m": 800_000, **_MPE_STEPS},
+}
 BENCH_STEPS_DEFAULT = 300_000
 
 
@@ -59,8 +63,11 @@ def default_name(algos: Sequence[str], maps: Sequence[str], today: Optional[date
     return re.sub(r"[^A-Za-z0-9_.-]", "-", name)
 
 
-def budget(map_name: str, steps: Optional[int]) -> int:
-    return steps if steps is not None else BENCH_STEPS.get(map_name, BENCH_STEPS_DEFAULT)
+def budget(map_name: str, steps: Optional[int], learner: str = "replay") -> int:
+    """--steps if given, else the map's default under that learner kind."""
+    if steps is not None:
+        return steps
+    return BENCH_STEPS.get(learner, BENCH_STEPS["replay"]).get(map_name, BENCH_STEPS_DEFAULT)
 
 
 def longest_first(jobs: Sequence["Job"], seconds: Optional[Dict[str, float]] = None) -> List["Job"]:
@@ -90,6 +97,10 @@ class ConfigSource:
     def __post_init__(self) -> None:
         if self.final_episodes is not None and self.final_episodes < 0:
             raise MafacError(f"bad --final-episodes {self.final_episodes!r}; it must be >= 0 (0: no final evaluation)")
+
+    def learner_kind(self, algo: str, map_name: str) -> str:
+        """The learner its runs use (it sets the default budgets): the preset, file and overrides decide it."""
+        return self.resolve(algo, map_name, 0, BENCH_STEPS_DEFAULT).learner.kind
 
     def resolve(self, algo: str, map_name: str, seed: int, steps: int):
         """One grid cell's resolved Config."""
@@ -134,7 +145,8 @@ def expand(algos: Sequence[str], maps: Sequence[str], seeds: Sequence[int], step
            source: Optional[ConfigSource] = None) -> List[Job]:
     """Map-major order, so the partial results of an interrupted bench cover whole maps first."""
     source = source or ConfigSource()
-    return [Job(a, m, s, budget(m, steps), str(Path(root) / RUNS_DIR / run_name(a, m, s)), source)
+    steps_of = {m: budget(m, steps, source.learner_kind(algos[0], m)) if steps is None else steps for m in maps}
+    return [Job(a, m, s, steps_of[m], str(Path(root) / RUNS_DIR / run_name(a, m, s)), source)
             for m in maps for a in algos for s in seeds]
 
 
@@ -153,7 +165,7 @@ class Bench:
     algos: List[str]
     maps: List[str]
     seeds: List[int]
-    steps: Optional[int] = None  # env steps per run (None: BENCH_STEPS by map)
+    steps: Optional[int] = None  # env steps per run (None: BENCH_STEPS by learner kind and map)
     source: ConfigSource = field(default_factory=ConfigSource)
     name: str = ""
     out_root: str = "results"
@@ -195,12 +207,17 @@ class Bench:
     def jobs(self) -> List[Job]:
         return expand(self.algos, self.maps, self.seeds, self.steps, self.root, self.source)
 
+    def steps_by_map(self) -> Dict[str, int]:
+        if self.steps is not None:
+            return {m: self.steps for m in self.maps}
+        return {m: budget(m, None, self.source.learner_kind(self.algos[0], m)) for m in self.maps}
+
     def grid(self) -> Dict[str, object]:
         """What the manifest records as the grid (a rerun must agree with it to resume)."""
         src = self.source
         out: Dict[str, object] = {
             "algos": list(self.algos), "maps": list(self.maps), "seeds": list(self.seeds),
-            "steps": {m: budget(m, self.steps) for m in self.maps},
+            "steps": self.steps_by_map(),
             "env": src.backend, "preset": src.preset, "overrides": list(src.overrides), "config_file": src.config_file}
         if src.settings:  # absent when empty, so benches recorded before settings existed still match
             out["settings"] = dict(src.settings)

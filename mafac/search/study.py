@@ -24,7 +24,7 @@ from typing import Dict, List, Optional, Tuple
 
 from mafac import log as logs
 from mafac.atomic import write_json
-from mafac.benchmark.spec import Bench, budget
+from mafac.benchmark.spec import Bench
 from mafac.errors import MafacError
 from mafac.search.objective import Objective, parse_objective
 from mafac.search.space import Space, load_space
@@ -99,7 +99,7 @@ class Search:
 
         # Early evaluations (32 episodes, near 0 for every setting) say little: no trial is pruned
         # before a third of its budget, nor before two trials have finished.
-        warmup = min(budget(m, self.bench.steps) for m in self.bench.maps) // 3
+        warmup = min(self.bench.steps_by_map().values()) // 3
         if self.pruner == "median":
             return optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=warmup, interval_steps=1)
         if self.pruner == "halving":
