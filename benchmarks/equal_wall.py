@@ -11,7 +11,7 @@ final wall_s (the reference budget). Per bench it prints, medians over seeds:
   - time to 0.8 / 0.9 / 0.95: wall seconds until the mean of 3 consecutive evaluations first
     reaches it (n/r: not reached; the count says how many seeds reached it).
 
-    python benchmarks/equal_wall.py results/reference results/online_3m results/online_8m [--half 60]
+    python benchmarks/equal_wall.py results/reference_replay results/online_3m results/online_8m [--half 60]
 The first path is the reference; the others are pooled as the challenger.
 """
 

@@ -34,6 +34,7 @@ def _tiny_overrides(**extra) -> list:
         "replay.capacity": 64, "learner.batch_size": 8, "learner.start_episodes": 8,
         "agent.hidden_dim": 16, "run.test_interval": 200, "run.t_max": 600,
         "learner.target_update_episodes": 20,
+        "online.episodes_per_update": 8,  # the default (online) learner updates several times too
     }
     base.update(extra)
     return [f"{k}={v}" for k, v in base.items()]
