@@ -25,7 +25,8 @@ LBF = "lbforaging:Foraging-8x8-2p-2f-coop-v3"
 RWARE = "rware:rware-tiny-2ag-v2"
 N_FOOD = 2
 TINY_TRAIN = ["--set", "env.n_envs=4", "--set", "env.test_n_envs=4", "--set", "replay.capacity=32",
-              "--set", "learner.batch_size=4", "--set", "learner.start_episodes=4", "--set", "agent.hidden_dim=16",
+              "--set", "learner.batch_size=4", "--set", "learner.start_episodes=4", "--set", "online.episodes_per_update=4",
+              "--set", "agent.hidden_dim=16",
               "--quiet"]
 
 

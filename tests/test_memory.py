@@ -21,7 +21,7 @@ MAFAC = [sys.executable, "-m", "mafac"]
 @pytest.mark.parametrize("map_name,dtype", [("3m", "float16"), ("27m_vs_30m", "float32"), ("2s3z", "float16"),
                                                   ("smacv2_20_units", "float16")])
 def test_replay_estimate_equals_the_buffer_it_describes(map_name, dtype):
-    cfg = build_config(algo="qmix", map_name=map_name, overrides=[f"replay.obs_dtype={dtype}", "replay.capacity=37"])
+    cfg = build_config(algo="qmix", map_name=map_name, preset="fast", overrides=[f"replay.obs_dtype={dtype}", "replay.capacity=37"])
     info = describe_env("smax", map_name, cfg.env.kwargs)
     assert estimate(info, cfg).replay == EpisodeBuffer(info, 37, dtype).nbytes()
 
@@ -34,7 +34,7 @@ def test_the_large_maps_match_the_sizes_users_hit():
 
 
 def test_a_run_that_does_not_fit_is_one_line_with_the_fix():
-    cfg = build_config(algo="qmix", map_name="8m")
+    cfg = build_config(algo="qmix", map_name="8m", preset="fast")  # the replay learner's 5000 episodes
     mem = estimate(describe_env("smax", "8m", cfg.env.kwargs), cfg)
     budget = mem.total - 1
     with pytest.raises(MafacError) as e:
@@ -47,7 +47,7 @@ def test_a_run_that_does_not_fit_is_one_line_with_the_fix():
 
 @pytest.mark.slow
 def test_train_refuses_an_oversized_replay_before_anything_runs(tmp_path):
-    proc = subprocess.run(MAFAC + ["train", "--map", "27m_vs_30m", "--set", "replay.capacity=200000", "--out",
+    proc = subprocess.run(MAFAC + ["train", "--map", "27m_vs_30m", "--preset", "fast", "--set", "replay.capacity=200000", "--out",
                                    tmp_path / "run"], capture_output=True, text=True, timeout=120)
     lines = proc.stderr.strip().splitlines()
     assert proc.returncode == 1 and len(lines) == 1 and "Traceback" not in proc.stderr, proc.stderr

@@ -233,7 +233,7 @@ def test_train_through_the_cli(tmp_path):
 
     out = tmp_path / "run"
     sets = ["env.n_envs=4", "env.test_n_envs=4", "replay.capacity=32", "learner.batch_size=4",
-            "learner.start_episodes=4", "agent.hidden_dim=16", "run.test_interval=200"]
+            "learner.start_episodes=4", "online.episodes_per_update=4", "agent.hidden_dim=16", "run.test_interval=200"]
     proc = mafac("train", "--env", "mpe", "--map", "simple_spread_v3", "--algo", "qmix", "--steps", 400,
                  *[x for s in sets for x in ("--set", s)], "--out", out, "--quiet", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr

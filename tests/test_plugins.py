@@ -307,7 +307,7 @@ def test_documented_extension_example_trains_and_weights_its_td_errors():
     exec(compile(documented_extension_plugin(), "README.md (LossExtension example)", "exec"), namespace)
     ovdn, config_cls = namespace["OVDNMixer"], namespace["OVDNConfig"]
     info = EnvInfo(n_agents=2, n_actions=3, obs_dim=2, state_dim=3, episode_limit=3)
-    cfg = build_config(algo="vdn", overrides=["agent.hidden_dim=8"])
+    cfg = build_config(algo="vdn", preset="fast", overrides=["agent.hidden_dim=8"])  # the replay learner's config
     g = torch.Generator().manual_seed(0)
     batch = EpisodeBatch(obs=torch.rand(4, 4, 2, 2, generator=g), state=torch.rand(4, 4, 3, generator=g),
                          avail=torch.ones(4, 4, 2, 3, dtype=torch.bool), actions=torch.randint(3, (4, 3, 2), generator=g),

@@ -50,7 +50,9 @@ def runs(tmp_path_factory, tiny_overrides):
     root = tmp_path_factory.mktemp("runs")
 
     def cfg(t_max, seed=0):
-        return build_config(algo=ALGO, map_name="3m", seed=seed, overrides=tiny_overrides(**{"run.t_max": t_max}))
+        # a constant lr: a decay over t_max would differ between the 400- and 800-step runs by design
+        sets = tiny_overrides(**{"run.t_max": t_max, "learner.lr_schedule": "constant"})
+        return build_config(algo=ALGO, map_name="3m", seed=seed, overrides=sets)
 
     out = {"root": root, "cfg": cfg}
     # A: interrupted after its checkpoint at 400 steps, then resumed to 800
