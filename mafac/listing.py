@@ -26,11 +26,12 @@ def render_listing() -> str:
         desc = (getattr(e.obj, "description", "") or "").strip()
         learners = ", ".join(e.obj.learners)  # every registered mixer is a Mixer subclass
         lines.append(f"  {e.name:<{w}} {desc + '  ' if desc else ''}(learners: {learners})  [{e.source}]")
+        lines += [f"  {'':<{w}} note: {note}" for note in getattr(e.obj, "learner_notes", {}).values()]
     lines.append("")
     lines.append("Learners (--set learner.kind=..., or --preset online):")
-    lines.append("  replay  episode replay + target networks, an update per learner.train_every_episodes (default)")
     lines.append("  online  no replay, no target network: each online.episodes_per_update fresh episodes trained "
-                 "on for online.epochs x online.minibatches steps (PQN-style)")
+                 "on for online.epochs x online.minibatches steps (PQN-style; the default)")
+    lines.append("  replay  episode replay + target networks, an update per learner.train_every_episodes (--preset fast)")
     lines.append("")
     lines.append("Env backends (--env) and their maps (--map):")
     envs = ENVS.entries()

@@ -203,6 +203,27 @@ def test_mafac_list_shows_each_methods_learners_and_a_narrowed_plugin_is_refused
         MIXERS.unregister("replay_only_vdn")
 
 
+def test_a_measured_learner_note_is_said_by_list_and_by_a_bench_that_runs_it(tmp_path):
+    """QTRAN's collapse under the online learner (results/reference) is said where a user picks it:
+    `mafac list` under its row, and a bench whose QTRAN runs use that learner, as a warning line;
+    under the replay learner nothing is said."""
+    from mafac.listing import render_listing
+    from mafac.mixers import learner_note
+    from tests.test_cli import mafac
+
+    assert "collapses on 8m" in learner_note("qtran", "online") and "--preset fast" in learner_note("qtran", "online")
+    assert learner_note("qtran", "replay") == "" and learner_note("qmix", "online") == ""
+    lines = render_listing().splitlines()
+    row = next(i for i, ln in enumerate(lines) if ln.split()[:1] == ["qtran"])
+    assert lines[row + 1].split()[0] == "note:" and learner_note("qtran", "online") in lines[row + 1]
+    warned = "warning: " + learner_note("qtran", "online")
+    for preset, said in (("online", True), ("fast", False)):
+        proc = mafac("bench", "--algos", "qtran,vdn", "--maps", "3m", "--preset", preset, "--seeds", "1",
+                     "--plan", "--no-probe", "--name", "notes", cwd=tmp_path)
+        assert proc.returncode == 0, proc.stderr
+        assert (warned in proc.stderr.splitlines()) is said, proc.stderr
+
+
 @pytest.mark.parametrize("algo", ["vdn", "ow_qmix"])
 def test_every_stat_an_update_reports_is_the_learners_or_a_named_loss_term(algo):
     """metrics.csv adds a column per stat outside LEARNER_STATS: so those must be exactly the

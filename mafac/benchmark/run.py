@@ -139,6 +139,12 @@ def _header(bench: Bench, jobs: List[Job], resolved: Dict[str, object], configs:
     log.info("  algos " + ", ".join(algos) + " | maps " + ", ".join(maps) + " | seeds " + ", ".join(map(str, seeds)))
     log.info("  budget " + ", ".join(f"{m}: {steps[m]:,} env steps/run" for m in maps)
              + f" | preset {configs[jobs[0].name]['preset']} | {bench.workers} worker(s), executor {bench.executor}")
+    from mafac.mixers import learner_note
+
+    for algo in algos:
+        note = learner_note(algo, configs[next(j.name for j in jobs if j.algo == algo)]["learner"]["kind"])
+        if note:
+            log.warning(note)
     for line in lines:
         log.info(line)
     estimate = _estimate(bench, todo, resolved, probe)

@@ -48,6 +48,10 @@ def train(algo, map_name, seed, steps, out, overrides, config_file, preset, env,
             from mafac.precision import describe
 
             click.echo(describe(cfg.learner.precision, resolve_device(cfg.run.device)), err=True)
+        from mafac.mixers import learner_note
+
+        if learner_note(cfg.algo, cfg.learner.kind):
+            click.echo("note: " + learner_note(cfg.algo, cfg.learner.kind), err=True)
 
     rows = train_config(cfg, out, progress=not quiet, announce=header)
     run_dir = Path(rows.attrs["run_dir"])

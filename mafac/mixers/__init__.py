@@ -11,5 +11,10 @@ def get_mixer(name: str) -> type:
     return MIXERS.get(name)
 
 
-__all__ = ["NEG", "BatchView", "LossExtension", "MixInput", "Mixer", "NoConfig", "TargetView", "MIXERS", "get_mixer",
+def learner_note(algo: str, learner_kind: str) -> str:
+    """What was measured of `algo` under `learner_kind` where it does badly there ("" elsewhere)."""
+    return getattr(get_mixer(algo), "learner_notes", {}).get(learner_kind, "")
+
+
+__all__ = ["NEG", "BatchView", "LossExtension", "MixInput", "Mixer", "NoConfig", "TargetView", "MIXERS", "get_mixer", "learner_note",
            "mask_unavailable", "masked_mean"]

@@ -57,6 +57,8 @@ class Mixer(nn.Module):
       default_overrides: {"section.key": value} it needs elsewhere in the config (optional).
       Extension: a LossExtension subclass, for a method that changes the loss (optional).
       learners: the learner kinds it supports (default: replay and online).
+      learner_notes: {learner kind: one line} of what was measured of it under a learner it
+        supports but does badly under; said when a run or bench starts and in `mafac list`.
     Every mixer gets a target copy and trains the agents through the TD loss on its Q_tot.
     """
 
@@ -67,6 +69,7 @@ class Mixer(nn.Module):
     # the learners (learner.kind) it trains under: every mixer and LossExtension built on the
     # views below runs under both; a plugin that needs target networks narrows this to ("replay",)
     learners: ClassVar[tuple] = ("replay", "online")
+    learner_notes: ClassVar[Dict[str, str]] = {}
 
     def __init__(self, info: EnvInfo, config: object, agent_hidden_dim: int) -> None:
         super().__init__()

@@ -64,6 +64,9 @@ class QTranMixer(Mixer):
     Config = QTranConfig
     Extension = QTranConstraints
     description = "QTRAN-base: joint Q_jt(s,u) and V(s) with optimal / non-optimal action constraints"
+    # results/reference (online) against results/reference_replay, 3 seeds each (docs/results.md)
+    learner_notes = {"online": "qtran collapses on 8m under the online learner (median win rate 0.00 against "
+                               "0.48 with replay; docs/results.md): --preset fast for it beyond 3m"}
 
     def __init__(self, info: EnvInfo, config: QTranConfig, agent_hidden_dim: int) -> None:
         super().__init__(info, config, agent_hidden_dim)
