@@ -80,6 +80,9 @@ class LearnerConfig:
     td_lambda: float = 0.0  # 0 = one-step TD (PyMARL); pymarl2 uses 0.6
     n_step: int = 1  # n-step returns; > 1 only with td_lambda == 0 (the two are alternative targets)
     start_episodes: int = 32  # updates begin once this many episodes are stored
+    # TD targets from rewards standardised by their running mean and std (EPyMARL's
+    # standardise_rewards; mafac/reward_norm.py): for sparse rewards such as LBF's
+    standardise_rewards: bool = False
 
 
 @dataclass

@@ -26,6 +26,7 @@ from mafac.envs.base import EnvInfo
 from mafac.errors import MafacError
 from mafac.mixers.base import BatchView, MixInput, Mixer, TargetView, mask_unavailable, masked_mean
 from mafac.replay import EpisodeBatch, EpisodeBuffer
+from mafac.reward_norm import RewardStandardiser
 
 # The stats `Learner.loss` and `_step` report of every update; any other key is a LossExtension's
 # named loss term (QTRAN's opt_loss, WQMIX's central_loss, a plugin's), which metrics.csv averages.
@@ -91,6 +92,7 @@ class Learner:
         self.info = info
         self.cfg = cfg
         self.lc = cfg.learner
+        self.reward_stats = RewardStandardiser() if self.lc.standardise_rewards else None
         self.device = device if device is not None else next(agent.parameters()).device
         self.agent = agent.to(self.device)
         self.mixer = mixer.to(self.device)
@@ -204,11 +206,15 @@ class Learner:
                     values = self.target_mixer(at_greedy)
             values = values.float()  # the return recursion and the targets are float32 at any precision
             next_values = values[:, 1:]
+            reward = batch.reward
+            if self.reward_stats is not None:  # once per update: this is called once per update
+                self.reward_stats.update(reward, batch.mask)
+                reward = self.reward_stats(reward)
             if self.lc.n_step == 1:  # config.validate allows n_step > 1 only with td_lambda == 0
-                targets = lambda_returns(batch.reward, batch.terminated, batch.mask, next_values,
+                targets = lambda_returns(reward, batch.terminated, batch.mask, next_values,
                                          self.lc.gamma, self.lc.td_lambda)
             else:
-                targets = nstep_returns(batch.reward, batch.terminated, batch.mask, next_values, self.lc.gamma,
+                targets = nstep_returns(reward, batch.terminated, batch.mask, next_values, self.lc.gamma,
                                         self.lc.n_step)
             return targets, values[:, :-1]
 
@@ -297,6 +303,8 @@ class Learner:
         if self.extension is not None:  # absent otherwise, so other algorithms' checkpoints are unchanged
             state["extension"] = self.extension.state_dict()
             state["target_extension"] = self.target_extension.state_dict()
+        if self.reward_stats is not None:
+            state["reward_stats"] = self.reward_stats.state_dict()
         return state
 
     def load_state_dict(self, state: Dict[str, object]) -> None:
@@ -310,3 +318,5 @@ class Learner:
         if self.extension is not None:
             self.extension.load_state_dict(state["extension"])
             self.target_extension.load_state_dict(state["target_extension"])
+        if self.reward_stats is not None:
+            self.reward_stats.load_state_dict(state["reward_stats"])

@@ -89,7 +89,8 @@ class OnlineLearner(Learner):
         return {"agent": self.agent.state_dict(), "mixer": self.mixer.state_dict(),
                 "optimizer": self.optimizer.state_dict(), "updates": self.updates,
                 "generator": self.generator.get_state(),
-                **({"extension": self.extension.state_dict()} if self.extension is not None else {})}
+                **({"extension": self.extension.state_dict()} if self.extension is not None else {}),
+                **({"reward_stats": self.reward_stats.state_dict()} if self.reward_stats is not None else {})}
 
     def load_state_dict(self, state: Dict[str, object]) -> None:
         self.agent.load_state_dict(state["agent"])
@@ -99,6 +100,8 @@ class OnlineLearner(Learner):
         self.generator.set_state(state["generator"])
         if self.extension is not None:
             self.extension.load_state_dict(state["extension"])
+        if self.reward_stats is not None:
+            self.reward_stats.load_state_dict(state["reward_stats"])
 
 
 LEARNERS = {"replay": Learner, "online": OnlineLearner}
