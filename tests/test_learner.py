@@ -317,3 +317,33 @@ def test_linear_lr_schedule_reaches_lr_final_at_t_max():
     assert constant.learner.lr_schedule == "constant"
     with pytest.raises(MafacError, match="learner.lr_final"):
         build_config(overrides=["learner.lr=0.001", "learner.lr_final=0.01"])
+
+
+# -- reward standardisation (learner.standardise_rewards) ----------------------------------------
+def test_standardised_targets_use_the_running_statistics_of_every_valid_reward_seen():
+    """Two updates' batches: the statistics are the mean and std of every valid step's reward in
+    both (padding left out), and the second update's targets are the plain targets of its rewards
+    standardised by them; a learner without the setting has no statistics and keeps its
+    checkpoint keys."""
+    import numpy as np
+
+    from mafac.online import OnlineLearner
+
+    first, second = make_batch(seed=1), make_batch((7, 2, 4, 8), seed=2)
+    learner = make_learner(**{"learner.standardise_rewards": True, "learner.td_lambda": 0.6})
+    plain = make_learner(**{"learner.td_lambda": 0.6})
+    assert plain.reward_stats is None and "reward_stats" not in plain.state_dict()
+    _targets(learner, first)
+    got = _targets(learner, second)
+    seen = np.concatenate([b.reward[b.mask > 0].numpy() for b in (first, second)]).astype(np.float64)
+    stats = learner.reward_stats
+    assert stats.mean == pytest.approx(seen.mean(), rel=1e-3) and stats.var == pytest.approx(seen.var(), rel=1e-3)
+    scaled = _clone(second, reward=(second.reward - stats.mean) / stats.var ** 0.5)
+    assert torch.allclose(got, _targets(plain, scaled), atol=1e-5)
+    # the statistics are the checkpoint's, under both learners
+    for cls in (Learner, OnlineLearner):
+        a = cls(INFO, learner.cfg, build_agent(INFO, learner.cfg.agent), get_mixer("vdn")(INFO, learner.cfg.mixer, 16))
+        a.reward_stats.update(first.reward, first.mask)
+        b = cls(INFO, learner.cfg, build_agent(INFO, learner.cfg.agent), get_mixer("vdn")(INFO, learner.cfg.mixer, 16))
+        b.load_state_dict(a.state_dict())
+        assert b.reward_stats.state_dict() == a.reward_stats.state_dict() != {"mean": 0.0, "var": 1.0, "count": 1e-4}
