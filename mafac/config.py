@@ -197,6 +197,17 @@ _ALLOWED = {
 }
 
 
+def _backend_defaults(backend: Optional[str], parsed, from_file: Dict[str, Any], preset_backend: str) -> Dict[str, Any]:
+    """The `default_overrides` of the env backend the run will use, decided as build_config decides
+    it (--env, then a --set env.backend, then the file's, then the preset's)."""
+    from mafac.envs import get_env_class
+
+    chosen = backend
+    if chosen is None:
+        chosen = next((v for k, v in reversed(parsed) if k == "env.backend"), from_file.get("env.backend", preset_backend))
+    return dict(getattr(get_env_class(str(chosen)), "default_overrides", {}))
+
+
 def build_config(
     algo: Optional[str] = None,
     map_name: Optional[str] = None,
@@ -257,6 +268,8 @@ def build_config(
     for key, value in PRESETS[preset].items():
         set_key(cfg, key, value)
     for key, value in getattr(mixer_cls, "default_overrides", {}).items():
+        set_key(cfg, key, value)
+    for key, value in _backend_defaults(backend, parsed, from_file, cfg.env.backend).items():
         set_key(cfg, key, value)
     for key, value in from_file.items():
         if key not in ("algo", "preset"):

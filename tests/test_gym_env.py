@@ -379,3 +379,20 @@ def test_guide_commands_as_written(tmp_path):
     rows = _metrics(out)
     assert [int(r["env_steps"]) for r in rows] == [0, 200, 400] and int(rows[-1]["updates"]) > 0
     assert all(-1.0 - 1e-6 <= float(r["test_return"]) <= 1.0 for r in rows)
+
+
+def test_the_backend_turns_on_reward_standardisation_and_a_user_setting_wins(tmp_path):
+    """LBF's sparse rewards teach nothing without it (docs/environments.md), so the gym backend's
+    runs standardise rewards however the backend was chosen; SMAX's do not; --set decides last."""
+    from mafac.config import build_config
+
+    assert build_config("qmix", LBF, backend="gym").learner.standardise_rewards is True
+    assert build_config("vdn", overrides=["env.backend=gym", f"env.map={RWARE}"]).learner.standardise_rewards is True
+    assert build_config("qmix", "3m").learner.standardise_rewards is False
+    off = build_config("qmix", LBF, backend="gym", overrides=["learner.standardise_rewards=false"])
+    assert off.learner.standardise_rewards is False
+    f = tmp_path / "run.yaml"
+    f.write_text(f"env:\n  backend: gym\n  map: {LBF}\nlearner:\n  standardise_rewards: false\n")
+    assert build_config(config_file=f).learner.standardise_rewards is False  # the file's word over the backend's
+    f.write_text(f"env:\n  backend: gym\n  map: {LBF}\n")
+    assert build_config(config_file=f).learner.standardise_rewards is True

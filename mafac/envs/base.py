@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import ClassVar, Optional, Sequence
+from typing import ClassVar, Dict, Optional, Sequence
 
 import numpy as np
 
@@ -85,6 +85,10 @@ class BatchedEnv(ABC):
     # The installed distribution that simulates this backend ("" : mafac's own code): a run records
     # its name and version, and reloading the run under another version warns.
     simulator: ClassVar[str] = ""
+    # {"section.key": value} the backend's tasks need elsewhere in the config, applied after the
+    # preset and the mixer's, before a --config file and --set (the gym backend: reward
+    # standardisation, without which LBF's sparse rewards teach nothing; docs/environments.md)
+    default_overrides: ClassVar[Dict[str, object]] = {}
 
     def __init__(self, map_name: str, n_envs: int, seed: int, **kwargs) -> None:
         self.map_name = map_name

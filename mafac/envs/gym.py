@@ -221,6 +221,8 @@ class GymEnv(BatchedEnv):
     Config = GymConfig
     cheap_to_build = True  # Python objects, built in milliseconds
     metric = "test_return"  # nothing is won: tables and plots default to the test return
+    # EPyMARL's standardise_rewards: LBF and RWARE pay rarely and little (docs/environments.md)
+    default_overrides = {"learner.standardise_rewards": True}
 
     def __init__(self, map_name: str, n_envs: int, seed: int, **options: Any) -> None:
         super().__init__(map_name, n_envs, seed)
