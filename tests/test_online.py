@@ -235,3 +235,19 @@ def test_every_stat_an_update_reports_is_the_learners_or_a_named_loss_term(algo)
     terms = set(replay.extension.losses(replay.batch_view(batch))) if replay.extension is not None else set()
     for stats in [replay.train(batch, 1, 0), *online.train_episodes(batch, 0)]:
         assert set(stats) - LEARNER_STATS == terms
+
+
+def test_default_bench_budgets_follow_the_learner_the_runs_resolve_to():
+    """The online learner's default budgets are larger (the same hour buys 2.7-3.4x the env steps);
+    --preset fast, a --set learner.kind and --steps each decide as a user would expect."""
+    from mafac.benchmark.spec import BENCH_STEPS, Bench, ConfigSource
+
+    online, replay = BENCH_STEPS["online"], BENCH_STEPS["replay"]
+    assert online["3m"] > replay["3m"] and online["8m"] > replay["8m"]
+    def steps(**kw):
+        return {j.map: j.steps for j in Bench.build("vdn", "3m,8m", 1, **kw).jobs()}
+    assert steps() == {"3m": online["3m"], "8m": online["8m"]}  # the default preset is online
+    assert steps(source=ConfigSource(preset="fast")) == {"3m": replay["3m"], "8m": replay["8m"]}
+    assert steps(source=ConfigSource(preset="fast", overrides=["learner.kind=online"]))["3m"] == online["3m"]
+    assert steps(steps=1234) == {"3m": 1234, "8m": 1234}
+    assert Bench.build("vdn", "3m,8m", 1, source=ConfigSource(preset="fast")).grid()["steps"] == {"3m": replay["3m"], "8m": replay["8m"]}

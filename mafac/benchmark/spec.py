@@ -145,9 +145,14 @@ def expand(algos: Sequence[str], maps: Sequence[str], seeds: Sequence[int], step
            source: Optional[ConfigSource] = None) -> List[Job]:
     """Map-major order, so the partial results of an interrupted bench cover whole maps first."""
     source = source or ConfigSource()
-    steps_of = {m: budget(m, steps, source.learner_kind(algos[0], m)) if steps is None else steps for m in maps}
+    steps_of = steps_by_map(algos, maps, steps, source)
     return [Job(a, m, s, steps_of[m], str(Path(root) / RUNS_DIR / run_name(a, m, s)), source)
             for m in maps for a in algos for s in seeds]
+
+
+def steps_by_map(algos: Sequence[str], maps: Sequence[str], steps: Optional[int], source: ConfigSource) -> Dict[str, int]:
+    """Env steps per run on each map: --steps, else the default for the learner its runs resolve to."""
+    return {m: budget(m, steps, source.learner_kind(algos[0], m) if steps is None else "replay") for m in maps}
 
 
 def _as_list(value: Union[str, Sequence[str]], what: str) -> List[str]:
@@ -208,9 +213,7 @@ class Bench:
         return expand(self.algos, self.maps, self.seeds, self.steps, self.root, self.source)
 
     def steps_by_map(self) -> Dict[str, int]:
-        if self.steps is not None:
-            return {m: self.steps for m in self.maps}
-        return {m: budget(m, None, self.source.learner_kind(self.algos[0], m)) for m in self.maps}
+        return steps_by_map(self.algos, self.maps, self.steps, self.source)
 
     def grid(self) -> Dict[str, object]:
         """What the manifest records as the grid (a rerun must agree with it to resume)."""
