@@ -50,8 +50,9 @@ def train(algo, map_name, seed, steps, out, overrides, config_file, preset, env,
             click.echo(describe(cfg.learner.precision, resolve_device(cfg.run.device)), err=True)
         from mafac.mixers import learner_note
 
-        if learner_note(cfg.algo, cfg.learner.kind):
-            click.echo("note: " + learner_note(cfg.algo, cfg.learner.kind), err=True)
+        note = learner_note(cfg.algo, cfg.learner.kind)
+        if note:
+            click.echo("note: " + note, err=True)
 
     rows = train_config(cfg, out, progress=not quiet, announce=header)
     run_dir = Path(rows.attrs["run_dir"])
